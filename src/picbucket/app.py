@@ -1,0 +1,92 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Flask
+from PIL import Image
+
+from picbucket.domain import utcnow
+from picbucket.settings import MIB, Settings
+from picbucket.web import account, api, auth, errors, gallery, health, logs, security, share
+from picbucket.web.context import settings as current_settings
+from picbucket.web.views import human_bytes, thumb_size
+from picbucket.wiring import build_backends
+
+# Multipart framing and form fields on top of the largest accepted file.
+_MULTIPART_OVERHEAD = 1 * MIB
+
+
+def _asset_root() -> Path:
+    """Find the top-level templates/ and static/ (source checkout, or the image's /app)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "templates").is_dir():
+        return checkout
+    return Path.cwd()
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Picbucket app; settings default to ``Settings.from_env()``."""
+    settings = settings or Settings.from_env()
+    root = _asset_root()
+    app = Flask(
+        "picbucket",
+        template_folder=str(root / "templates"),
+        static_folder=str(root / "static"),
+    )
+    app.config.update(
+        PICBUCKET_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + _MULTIPART_OVERHEAD,
+        # Larger multipart files spill to disk instead of memory.
+        MAX_FORM_MEMORY_SIZE=MIB,
+        SESSION_COOKIE_NAME="picbucket_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        PERMANENT_SESSION_LIFETIME=14 * 24 * 3600,
+        PREFERRED_URL_SCHEME="https" if settings.production else "http",
+        # The CSRF token lives as long as the session: a long upload session must not expire.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=settings.production,
+    )
+    # A pixel bomb is refused by imaging's own limit; Pillow's check is the backstop.
+    Image.MAX_IMAGE_PIXELS = settings.max_pixels
+    logs.configure_logging(settings.log_level)
+    logs.init_request_logging(app, settings.gcp_project)
+
+    backends = build_backends(settings)
+    app.extensions["picbucket"] = backends
+
+    security.init_security(app, settings)
+    auth.init_auth(app, settings)
+    for blueprint in (gallery.bp, share.bp, api.bp, account.bp, health.bp):
+        app.register_blueprint(blueprint)
+    app.register_blueprint(_vendor_blueprint())
+    errors.init_errors(app)
+
+    app.jinja_env.filters["human_bytes"] = human_bytes
+    app.jinja_env.globals.update(picbucket_settings=current_settings, thumb_size=thumb_size)
+    app.context_processor(lambda: {"now": utcnow()})
+
+    try:  # TEMPORARY until cli.py lands
+        from picbucket.cli import reconcile_command
+
+        app.cli.add_command(reconcile_command)
+    except ImportError:
+        pass
+    return app
+
+
+def _vendor_blueprint() -> Blueprint:
+    """Serve Bootstrap from the pinned bootstrap-flask package: no CDN at run time."""
+    import flask_bootstrap
+
+    folder = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5"
+    return Blueprint(
+        "vendor",
+        __name__,
+        static_folder=str(folder),
+        static_url_path="/static/vendor/bootstrap",
+    )

@@ -1,0 +1,236 @@
+"""Domain records and errors shared by services and adapters.
+
+Nothing here knows about Flask, SQL, files or Google Cloud: these are the shapes
+that cross the ports in ``ports.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, truncated to milliseconds.
+
+    Milliseconds because Firestore stores microseconds but SQLite ISO strings and
+    cursors round-trip most reliably at a fixed precision everywhere.
+    """
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    """Return a random 128-bit URL-safe identifier (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+def new_secret(prefix: str) -> str:
+    """Return a random 256-bit secret with a recognisable prefix (for tokens)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """Hash a bearer secret for storage; a fast hash is right for 128+ bit randoms."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def user_id_for(issuer: str, subject: str) -> str:
+    """Derive the stable user id from the identity provider's issuer and ``sub``.
+
+    Deterministic, so the first sign-in needs no uniqueness lookup and two parallel
+    first sign-ins cannot create two users. Google's two spellings of its issuer
+    map to one user.
+    """
+    issuer = issuer.rstrip("/")
+    if issuer == "accounts.google.com":
+        issuer = "https://accounts.google.com"
+    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class ImageStatus(StrEnum):
+    """Lifecycle of an image record; blobs and records cannot change atomically."""
+
+    PENDING = "pending"  # record written, blobs being stored
+    READY = "ready"  # every blob stored; visible to the owner
+    DELETING = "deleting"  # blobs being removed; invisible
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Per-user limits enforced when an image record is added."""
+
+    max_bytes: int
+    max_images: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a user has stored, as charged against their quota."""
+
+    bytes: int = 0
+    images: int = 0
+
+
+@dataclass(frozen=True)
+class User:
+    """A person, keyed by identity provider issuer + subject (never by email)."""
+
+    id: str
+    issuer: str
+    subject: str
+    email: str
+    name: str
+    created: datetime
+    # Rotated on sign-out: every session cookie that carries an old epoch is dead.
+    session_epoch: str = field(default_factory=new_id)
+    usage: Usage = Usage()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One stored rendition of an image (the re-encoded original or a thumbnail)."""
+
+    key: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Image:
+    """An uploaded image owned by one user."""
+
+    id: str
+    owner_id: str
+    title: str
+    width: int
+    height: int
+    original: Variant
+    thumbnail: Variant
+    created: datetime
+    status: ImageStatus = ImageStatus.PENDING
+
+    @property
+    def bytes(self) -> int:
+        """Return the bytes this image is charged against the owner's quota."""
+        return self.original.size + self.thumbnail.size
+
+    def with_title(self, title: str) -> Image:
+        """Return a copy with a new title."""
+        return replace(self, title=title)
+
+    def with_status(self, status: ImageStatus) -> Image:
+        """Return a copy with a new status."""
+        return replace(self, status=status)
+
+
+@dataclass(frozen=True)
+class Share:
+    """A public link to one image; the token itself is only ever held by the owner."""
+
+    id: str
+    owner_id: str
+    image_id: str
+    token_hash: str
+    created: datetime
+    expires: datetime | None = None
+    revoked: datetime | None = None
+
+    def is_live(self, now: datetime) -> bool:
+        """Tell whether the link still opens the image."""
+        return self.revoked is None and (self.expires is None or now < self.expires)
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A personal API token (for ShareX, curl); stored hashed, shown once."""
+
+    id: str
+    owner_id: str
+    name: str
+    token_hash: str
+    created: datetime
+    last_used: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing and the opaque cursor for the next (None: last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class PicbucketError(Exception):
+    """Base of every error a user can be told about."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(PicbucketError):
+    """The object does not exist, or it is not the caller's (never say which)."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidImage(PicbucketError):
+    """The upload is not an image Picbucket accepts."""
+
+    status = 415
+    code = "invalid_image"
+
+
+class TooLarge(PicbucketError):
+    """The upload is bigger than the configured limits."""
+
+    status = 413
+    code = "too_large"
+
+
+class QuotaExceeded(PicbucketError):
+    """Storing this would take the user over their quota."""
+
+    status = 413
+    code = "quota_exceeded"
+
+
+class InvalidInput(PicbucketError):
+    """A form or API field is malformed."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class InvalidCursor(InvalidInput):
+    """A pagination cursor was tampered with or is from another listing."""
+
+    code = "invalid_cursor"
+
+
+class Conflict(PicbucketError):
+    """A create-only write found something already there."""
+
+    status = 409
+    code = "conflict"
+
+
+class BackendUnavailable(PicbucketError):
+    """A storage backend failed; the operation changed nothing the user can see."""
+
+    status = 503
+    code = "backend_unavailable"

@@ -1,0 +1,187 @@
+"""The ports: what the services need from storage, as small typed protocols.
+
+Adapters in ``picbucket.adapters`` implement them (local disk, SQLite, Google Cloud
+Storage, Firestore); ``wiring.py`` picks which. Nothing SQL-, file- or GCP-shaped
+crosses these signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO, Protocol
+
+from picbucket.domain import ApiToken, Image, Page, Quota, Share, Usage, User
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What the store recorded for a blob it wrote."""
+
+    key: str
+    size: int
+    updated: datetime
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """A place the browser may PUT one file to directly, bypassing the app."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    expires: datetime
+
+
+class BlobStore(Protocol):
+    """Image bytes, addressed by keys the app generates."""
+
+    def put(
+        self,
+        key: str,
+        data: BinaryIO,
+        *,
+        content_type: str,
+        cache_control: str | None = None,
+        download_name: str | None = None,
+    ) -> BlobInfo:
+        """Store ``data`` under ``key``; raise ``Conflict`` if the key exists (create-only)."""
+        ...
+
+    def open(self, key: str, *, start: int = 0, end: int | None = None) -> BinaryIO:
+        """Stream bytes ``start``..``end`` (inclusive; None: to the end); ``NotFound`` if absent."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove a blob; a missing key is not an error."""
+        ...
+
+    def scan(self, prefix: str) -> Iterator[BlobInfo]:
+        """Yield every blob under ``prefix``, in key order (for reconcile)."""
+        ...
+
+    def download_url(self, key: str, ttl: timedelta) -> str | None:
+        """Return a short-lived URL for the bytes, or None: the app streams them."""
+        ...
+
+    def upload_ticket(
+        self, key: str, content_type: str, max_bytes: int, ttl: timedelta
+    ) -> UploadTicket | None:
+        """Return a direct browser upload target, or None: not supported."""
+        ...
+
+
+class UserRepository(Protocol):
+    """People who have signed in."""
+
+    def get(self, user_id: str) -> User | None:
+        """Return the user, or None."""
+        ...
+
+    def upsert(self, user: User) -> User:
+        """Create the user, or refresh email and name (keeping the epoch); return stored."""
+        ...
+
+    def set_session_epoch(self, user_id: str, epoch: str) -> None:
+        """Replace the session epoch, ending every session issued before."""
+        ...
+
+
+class ImageRepository(Protocol):
+    """Image records, always scoped by owner."""
+
+    def add(self, image: Image, quota: Quota) -> None:
+        """Insert a record and charge its bytes to the owner in one transaction.
+
+        Raise ``QuotaExceeded`` (and change nothing) if that would pass ``quota``.
+        """
+        ...
+
+    def get(self, owner_id: str, image_id: str) -> Image | None:
+        """Return the owner's image (any status), or None."""
+        ...
+
+    def page(self, owner_id: str, cursor: str | None, limit: int) -> Page[Image]:
+        """Return ready images newest first, after ``cursor``."""
+        ...
+
+    def update(self, image: Image) -> None:
+        """Save title and status of an existing record; ``NotFound`` if it is gone."""
+        ...
+
+    def remove(self, owner_id: str, image_id: str) -> None:
+        """Delete the record and refund its bytes in one transaction; missing is fine."""
+        ...
+
+    def usage(self, owner_id: str) -> Usage:
+        """Return what the owner is charged for."""
+        ...
+
+    def unfinished(self, before: datetime) -> Iterator[Image]:
+        """Yield pending or deleting records created before ``before`` (all owners)."""
+        ...
+
+    def existing(self, refs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Return which (owner_id, image_id) pairs have a record, in one batch."""
+        ...
+
+
+class ShareRepository(Protocol):
+    """Public share links."""
+
+    def add(self, share: Share) -> None:
+        """Insert a share link."""
+        ...
+
+    def by_token_hash(self, token_hash: str) -> Share | None:
+        """Return the share with this token hash, live or not."""
+        ...
+
+    def for_owner(self, owner_id: str, image_id: str | None = None) -> list[Share]:
+        """Return the owner's shares (optionally of one image), newest first."""
+        ...
+
+    def get(self, owner_id: str, share_id: str) -> Share | None:
+        """Return one of the owner's shares, or None."""
+        ...
+
+    def revoke(self, owner_id: str, share_id: str, when: datetime) -> bool:
+        """Mark a share revoked; return False if the owner has no such share."""
+        ...
+
+    def remove_for_image(self, owner_id: str, image_id: str) -> None:
+        """Delete every share of an image (when the image is deleted)."""
+        ...
+
+
+class TokenRepository(Protocol):
+    """Personal API tokens."""
+
+    def add(self, token: ApiToken) -> None:
+        """Insert a token record."""
+        ...
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        """Return the token with this hash, or None."""
+        ...
+
+    def for_owner(self, owner_id: str) -> list[ApiToken]:
+        """Return the owner's tokens, newest first."""
+        ...
+
+    def revoke(self, owner_id: str, token_id: str) -> bool:
+        """Delete a token; return False if the owner has no such token."""
+        ...
+
+    def touch(self, token_id: str, when: datetime) -> None:
+        """Record that a token was just used."""
+        ...
+
+
+class HealthCheck(Protocol):
+    """A backend that can say whether it is reachable."""
+
+    def ping(self) -> None:
+        """Raise if the backend cannot be reached."""
+        ...

@@ -1,0 +1,1 @@
+"""Use cases: what a person can do, written against the ports only."""

@@ -1,0 +1,55 @@
+"""Read, rename and delete a person's own images."""
+
+from __future__ import annotations
+
+from picbucket.domain import Image, ImageStatus, InvalidInput, NotFound, Page
+from picbucket.services.uploads import clean_title
+from picbucket.wiring import Backends
+
+NOT_FOUND = "No such image."
+
+
+def get_image(backends: Backends, owner_id: str, image_id: str) -> Image:
+    """Return the owner's ready image, or raise ``NotFound`` (also for other owners')."""
+    image = backends.images.get(owner_id, image_id)
+    if image is None or image.status is not ImageStatus.READY:
+        raise NotFound(NOT_FOUND)
+    return image
+
+
+def list_images(backends: Backends, owner_id: str, cursor: str | None, limit: int) -> Page[Image]:
+    """Return one page of the owner's gallery, newest first."""
+    return backends.images.page(owner_id, cursor or None, limit)
+
+
+def rename_image(backends: Backends, owner_id: str, image_id: str, title: str) -> Image:
+    """Give the owner's image a new display title."""
+    cleaned = clean_title(title)
+    if not cleaned:
+        raise InvalidInput("A title needs at least one visible character.")
+    image = get_image(backends, owner_id, image_id).with_title(cleaned)
+    backends.images.update(image)
+    return image
+
+
+def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
+    """Delete the record, its share links and every blob; the quota is given back.
+
+    Order (DESIGN.md): mark ``deleting`` (invisible at once) → shares → blobs →
+    record. A crash part-way leaves a ``deleting`` record that reconcile finishes.
+    """
+    image = backends.images.get(owner_id, image_id)
+    if image is None or image.status is ImageStatus.PENDING:
+        raise NotFound(NOT_FOUND)
+    if image.status is not ImageStatus.DELETING:
+        backends.images.update(image.with_status(ImageStatus.DELETING))
+    finish_delete(backends, image)
+    return image
+
+
+def finish_delete(backends: Backends, image: Image) -> None:
+    """Remove shares, blobs, then the record of an image marked for deletion."""
+    backends.shares.remove_for_image(image.owner_id, image.id)
+    for variant in (image.original, image.thumbnail):
+        backends.blobs.delete(variant.key)
+    backends.images.remove(image.owner_id, image.id)

@@ -1,0 +1,71 @@
+"""Public share links: create, open, list, revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from picbucket.domain import (
+    Image,
+    ImageStatus,
+    NotFound,
+    Share,
+    hash_secret,
+    new_id,
+    utcnow,
+)
+from picbucket.services.images import get_image
+from picbucket.wiring import Backends
+
+# The choices the owner is offered; None means the link lives until revoked.
+EXPIRY_CHOICES: dict[str, timedelta | None] = {
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "never": None,
+}
+EXPIRY_LABELS = {"1h": "1 hour", "1d": "1 day", "7d": "7 days", "30d": "30 days", "never": "Never"}
+
+
+def create_share(
+    backends: Backends, owner_id: str, image_id: str, expires_in: timedelta | None
+) -> tuple[Share, str]:
+    """Create a link to the owner's image; return it and the token (shown once)."""
+    get_image(backends, owner_id, image_id)
+    token = new_id()  # 128 random bits; only its hash is stored
+    now = utcnow()
+    share = Share(
+        id=new_id(),
+        owner_id=owner_id,
+        image_id=image_id,
+        token_hash=hash_secret(token),
+        created=now,
+        expires=None if expires_in is None else now + expires_in,
+    )
+    backends.shares.add(share)
+    return share, token
+
+
+def open_share(backends: Backends, token: str) -> tuple[Share, Image]:
+    """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown)."""
+    share = backends.shares.by_token_hash(hash_secret(token))
+    if share is None or not share.is_live(utcnow()):
+        raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
+    image = backends.images.get(share.owner_id, share.image_id)
+    if image is None or image.status is not ImageStatus.READY:
+        raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
+    return share, image
+
+
+def list_shares(backends: Backends, owner_id: str, image_id: str | None = None) -> list[Share]:
+    """Return the owner's share links, newest first."""
+    return backends.shares.for_owner(owner_id, image_id)
+
+
+def revoke_share(backends: Backends, owner_id: str, share_id: str) -> Share:
+    """Revoke one of the owner's links; ``NotFound`` for anyone else's."""
+    if not backends.shares.revoke(owner_id, share_id, utcnow()):
+        raise NotFound("No such share link.")
+    share = backends.shares.get(owner_id, share_id)
+    assert share is not None
+    return share

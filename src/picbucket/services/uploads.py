@@ -1,0 +1,151 @@
+"""Store an upload: validate, re-encode, then record and blobs in a crash-safe order."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from typing import BinaryIO
+
+from picbucket.domain import (
+    BackendUnavailable,
+    Image,
+    ImageStatus,
+    PicbucketError,
+    Quota,
+    QuotaExceeded,
+    Variant,
+    new_id,
+    utcnow,
+)
+from picbucket.imaging import Limits, ProcessedImage, Rendition, process_upload
+from picbucket.settings import MIB, Settings
+from picbucket.wiring import Backends
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE_LENGTH = 200
+# Image bytes never change once stored (a rename changes only the record), so
+# browsers may keep them for a year.
+IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
+
+
+def quota_for(settings: Settings) -> Quota:
+    """Return the per-user quota the settings define."""
+    return Quota(max_bytes=settings.quota_mb * MIB, max_images=settings.quota_images)
+
+
+def limits_for(settings: Settings, max_bytes: int | None = None) -> Limits:
+    """Return the per-upload limits the settings define."""
+    return Limits(
+        max_bytes=max_bytes or settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        max_frames=settings.max_frames,
+    )
+
+
+def clean_title(raw: str) -> str:
+    """Return a display title: printable, single-line, at most 200 characters."""
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:MAX_TITLE_LENGTH]
+
+
+def title_from_filename(filename: str | None) -> str:
+    """Derive a title from an uploaded file's name (without folders or extension)."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    return clean_title(stem) or "Untitled"
+
+
+def store_image(
+    backends: Backends,
+    settings: Settings,
+    owner_id: str,
+    source: BinaryIO,
+    filename: str | None,
+    *,
+    max_bytes: int | None = None,
+) -> Image:
+    """Validate and store an upload; return the ready image.
+
+    Order (DESIGN.md): record ``pending`` (charging quota) → blobs, create-only →
+    record ``ready``. If anything fails the user is told so and what was written
+    is removed; a crash in between leaves a pending record for ``reconcile``.
+    """
+    quota = quota_for(settings)
+    _check_quota_early(backends, owner_id, quota)
+    processed = process_upload(source, limits_for(settings, max_bytes))
+    try:
+        image = _new_image(owner_id, title_from_filename(filename), processed)
+        backends.images.add(image, quota)
+        try:
+            _put(backends, image.original, processed.original, image.id)
+            _put(backends, image.thumbnail, processed.thumbnail, image.id)
+            ready = image.with_status(ImageStatus.READY)
+            backends.images.update(ready)
+        except BaseException as exc:
+            _discard(backends, image)
+            if isinstance(exc, PicbucketError):
+                raise
+            log.exception("storing image %s failed", image.id)
+            raise BackendUnavailable(
+                "Storage is not available right now; nothing was saved. Please try again."
+            ) from exc
+        return ready
+    finally:
+        processed.close()
+
+
+def _check_quota_early(backends: Backends, owner_id: str, quota: Quota) -> None:
+    # Cheap read before the expensive decode; the authoritative check is in add().
+    usage = backends.images.usage(owner_id)
+    if usage.images >= quota.max_images or usage.bytes >= quota.max_bytes:
+        raise QuotaExceeded(
+            f"Your quota is full ({quota.max_bytes // MIB} MB or {quota.max_images} images). "
+            "Delete some images and try again."
+        )
+
+
+def _new_image(owner_id: str, title: str, processed: ProcessedImage) -> Image:
+    image_id = new_id()
+    prefix = f"users/{owner_id}/{image_id}"
+    return Image(
+        id=image_id,
+        owner_id=owner_id,
+        title=title,
+        width=processed.width,
+        height=processed.height,
+        original=_variant(f"{prefix}/original.{processed.original.extension}", processed.original),
+        thumbnail=_variant(f"{prefix}/thumb.{processed.thumbnail.extension}", processed.thumbnail),
+        created=utcnow(),
+        status=ImageStatus.PENDING,
+    )
+
+
+def _variant(key: str, rendition: Rendition) -> Variant:
+    return Variant(
+        key=key, content_type=rendition.content_type, size=rendition.size, sha256=rendition.sha256
+    )
+
+
+def _put(backends: Backends, variant: Variant, rendition: Rendition, image_id: str) -> None:
+    name = variant.key.rsplit("/", 1)[-1]
+    backends.blobs.put(
+        variant.key,
+        rendition.data,  # type: ignore[arg-type]
+        content_type=variant.content_type,
+        cache_control=IMMUTABLE_CACHE,
+        download_name=f"picbucket-{image_id}-{name}",
+    )
+
+
+def _discard(backends: Backends, image: Image) -> None:
+    """Best-effort removal of a half-stored image; reconcile finishes what this cannot."""
+    try:
+        for variant in (image.original, image.thumbnail):
+            backends.blobs.delete(variant.key)
+        backends.images.remove(image.owner_id, image.id)
+    except Exception:
+        log.exception("cleanup of image %s failed; reconcile will remove it", image.id)

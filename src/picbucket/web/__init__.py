@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints that parse requests, authorize, call services, render."""

@@ -1,0 +1,205 @@
+"""JSON API v1 for ShareX, curl and the page's own scripts.
+
+Callers authenticate with a personal token (``Authorization: Bearer pb_…``) or with
+the browser session plus an ``X-CSRFToken`` header on state-changing requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, g, jsonify, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from werkzeug.wrappers import Response
+from wtforms import ValidationError
+
+from picbucket.domain import InvalidInput, PicbucketError
+from picbucket.services import images as image_service
+from picbucket.services import shares as share_service
+from picbucket.services.tokens import authenticate
+from picbucket.services.uploads import store_image
+from picbucket.web.context import backends, settings
+from picbucket.web.errors import error_response
+from picbucket.web.logs import log_event
+from picbucket.web.openapi import openapi_document
+from picbucket.web.security import csrf, limiter
+from picbucket.web.views import image_json, quota_json, share_json, share_urls
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# Bearer tokens are not ambient credentials, so CSRF does not apply to them; session
+# callers are checked in ``api_auth`` instead of by the form-oriented CSRFProtect.
+csrf.exempt(bp)
+limiter.limit(lambda: settings().rate_limit_api)(bp)
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_PAGE = 200
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def api_auth(view: F) -> F:
+    """Require a valid bearer token, or a session (+ CSRF header when changing state)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, secret = header.partition(" ")
+            token = authenticate(backends(), secret.strip()) if scheme.lower() == "bearer" else None
+            if token is None:
+                return _unauthorized("The API token is missing, malformed or revoked.")
+            g.api_owner = token.owner_id
+        elif current_user.is_authenticated:
+            if request.method not in _SAFE_METHODS:
+                try:
+                    validate_csrf(request.headers.get("X-CSRFToken", ""))
+                except ValidationError:
+                    return error_response(
+                        403, "csrf_failed", "Missing or stale X-CSRFToken header; reload the page."
+                    )
+            g.api_owner = current_user.user.id
+        else:
+            return _unauthorized("Sign in, or send Authorization: Bearer <your API token>.")
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def _unauthorized(message: str) -> Response:
+    response = error_response(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="picbucket"'
+    return response
+
+
+def _owner() -> str:
+    return str(g.api_owner)
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("Send a JSON object with Content-Type: application/json.")
+    return body
+
+
+def _expiry(choice: object) -> str:
+    value = "never" if choice is None else str(choice)
+    if value not in share_service.EXPIRY_CHOICES:
+        choices = ", ".join(share_service.EXPIRY_CHOICES)
+        raise InvalidInput(f"expires must be one of: {choices}.")
+    return value
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Return the OpenAPI 3.1 description of this API."""
+    return jsonify(openapi_document(url_for("api.openapi", _external=True).rsplit("/", 1)[0]))
+
+
+@bp.get("/me")
+@api_auth
+def me() -> Response:
+    """Return the caller's usage and limits."""
+    return jsonify(quota=quota_json(backends().images.usage(_owner())))
+
+
+@bp.post("/images")
+@api_auth
+@limiter.limit(lambda: settings().rate_limit_upload)
+def upload() -> tuple[Response, int, dict[str, str]]:
+    """Upload one image (multipart field ``file``); optionally share it at once."""
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        raise InvalidInput("Send the image as multipart/form-data in a field named “file”.")
+    share_choice = request.args.get("share")
+    expiry = _expiry(share_choice) if share_choice else None
+    image = store_image(backends(), settings(), _owner(), file.stream, file.filename)  # type: ignore[arg-type]
+    log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes)
+    body = image_json(image)
+    if expiry is not None:
+        share, token = share_service.create_share(
+            backends(), _owner(), image.id, share_service.EXPIRY_CHOICES[expiry]
+        )
+        log_event("share", user_id=_owner(), image_id=image.id, share_id=share.id)
+        body["share"] = {**share_json(share), **share_urls(image, token)}
+    body["quota"] = quota_json(backends().images.usage(_owner()))
+    return jsonify(body), 201, {"Location": body["page_url"]}
+
+
+@bp.get("/images")
+@api_auth
+def list_images() -> Response:
+    """List the caller's images, newest first, with cursor pagination."""
+    try:
+        limit = min(MAX_PAGE, max(1, int(request.args.get("limit", settings().page_size))))
+    except ValueError:
+        raise InvalidInput("limit must be a whole number.") from None
+    page = image_service.list_images(backends(), _owner(), request.args.get("cursor"), limit)
+    return jsonify(items=[image_json(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/images/<image_id>")
+@api_auth
+def get_image(image_id: str) -> Response:
+    """Return one of the caller's images."""
+    return jsonify(image_json(image_service.get_image(backends(), _owner(), image_id)))
+
+
+@bp.patch("/images/<image_id>")
+@api_auth
+def patch_image(image_id: str) -> Response:
+    """Rename one of the caller's images (``{"title": "…"}``)."""
+    title = _json_body().get("title")
+    if not isinstance(title, str):
+        raise InvalidInput("title must be a string.")
+    return jsonify(image_json(image_service.rename_image(backends(), _owner(), image_id, title)))
+
+
+@bp.delete("/images/<image_id>")
+@api_auth
+def delete_image(image_id: str) -> tuple[str, int]:
+    """Delete one of the caller's images and its share links."""
+    image_service.delete_image(backends(), _owner(), image_id)
+    log_event("delete", user_id=_owner(), image_id=image_id)
+    return "", 204
+
+
+@bp.post("/images/<image_id>/shares")
+@api_auth
+def create_share(image_id: str) -> tuple[Response, int]:
+    """Create a public link (``{"expires": "1h"|"1d"|"7d"|"30d"|"never"}``)."""
+    body = request.get_json(silent=True) if request.data else {}
+    if not isinstance(body, dict):
+        raise InvalidInput("Send a JSON object, or no body for a link that never expires.")
+    expiry = _expiry(body.get("expires"))
+    share, token = share_service.create_share(
+        backends(), _owner(), image_id, share_service.EXPIRY_CHOICES[expiry]
+    )
+    image = image_service.get_image(backends(), _owner(), image_id)
+    log_event("share", user_id=_owner(), image_id=image_id, share_id=share.id)
+    return jsonify({**share_json(share), **share_urls(image, token)}), 201
+
+
+@bp.get("/shares")
+@api_auth
+def list_shares() -> Response:
+    """List the caller's share links (their tokens are not stored, so not shown)."""
+    image_id = request.args.get("image_id")
+    shares = share_service.list_shares(backends(), _owner(), image_id)
+    return jsonify(items=[share_json(s) for s in shares])
+
+
+@bp.delete("/shares/<share_id>")
+@api_auth
+def revoke_share(share_id: str) -> tuple[str, int]:
+    """Revoke one of the caller's share links."""
+    share_service.revoke_share(backends(), _owner(), share_id)
+    log_event("share_revoked", user_id=_owner(), share_id=share_id)
+    return "", 204
+
+
+@bp.errorhandler(PicbucketError)
+def _api_error(exc: PicbucketError) -> Response:
+    return error_response(exc.status, exc.code, exc.message)

@@ -1,0 +1,157 @@
+"""Sign-in with OpenID Connect (Authlib) and sessions (Flask-Login).
+
+Authorization code flow with state, nonce and PKCE (S256). The session cookie
+carries ``<user id>:<session epoch>``; signing out rotates the epoch, so a copied
+cookie stops working too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from picbucket.domain import User
+from picbucket.services.accounts import SignInRefused, sign_in, sign_out_everywhere
+from picbucket.settings import GOOGLE_ISSUER, Settings
+from picbucket.web.context import backends, settings
+from picbucket.web.logs import log_event
+from picbucket.web.security import limiter
+
+bp = Blueprint("auth", __name__)
+oauth = OAuth()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to see that page."
+login_manager.login_message_category = "info"
+# Each session is tied to the browser's session cookie only; no remember-me cookie.
+login_manager.session_protection = "basic"
+
+
+class SessionUser(UserMixin):  # type: ignore[misc]
+    """The Flask-Login view of a signed-in ``User``."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        return f"{self.user.id}:{self.user.session_epoch}"
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> SessionUser | None:
+    user_id, _, epoch = session_id.partition(":")
+    user = backends().users.get(user_id)
+    if user is None or not epoch or user.session_epoch != epoch:
+        return None
+    return SessionUser(user)
+
+
+def init_auth(app: Flask, config: Settings) -> None:
+    """Register the identity provider and the session machinery."""
+    login_manager.init_app(app)
+    oauth.init_app(app)
+    issuer = config.oidc_issuer.rstrip("/")
+    oauth.register(
+        "oidc",
+        client_id=config.oidc_client_id or "picbucket-local",
+        client_secret=config.oidc_client_secret or "picbucket-local-secret",
+        server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"},
+    )
+    app.register_blueprint(bp)
+
+
+def accepted_issuers(config: Settings) -> list[str]:
+    """Return the ``iss`` values accepted in ID tokens (Google uses two spellings)."""
+    issuer = config.oidc_issuer.rstrip("/")
+    if issuer == GOOGLE_ISSUER:
+        return [GOOGLE_ISSUER, "accounts.google.com"]
+    return [issuer]
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return ``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+@bp.get("/login")
+@limiter.limit(lambda: settings().rate_limit_sign_in)
+def login() -> Response:
+    """Send the browser to the identity provider."""
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("gallery.index"))
+    session["next"] = safe_next(request.args.get("next"))
+    redirect_uri = url_for("auth.callback", _external=True)
+    return oauth.oidc.authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
+
+
+@bp.get("/auth/callback")
+@limiter.limit(lambda: settings().rate_limit_sign_in)
+def callback() -> Response | tuple[str, int]:
+    """Finish sign-in: check state, nonce, PKCE, issuer and audience; start a session."""
+    config = settings()
+    try:
+        token: dict[str, Any] = oauth.oidc.authorize_access_token(
+            claims_options={"iss": {"essential": True, "values": accepted_issuers(config)}}
+        )
+    except MismatchingStateError:
+        return _refused(
+            "Your sign-in attempt expired or was started in another tab. Please sign in again.",
+            400,
+        )
+    except OAuthError as exc:
+        current_app.logger.warning("sign-in failed: %s", exc.error)
+        return _refused("The identity provider did not complete the sign-in.", 400)
+    claims = token.get("userinfo") or {}
+    issuer = str(claims.get("iss") or config.oidc_issuer)
+    try:
+        user = sign_in(backends(), config, issuer, claims)
+    except SignInRefused as exc:
+        log_event("sign_in_refused", reason=exc.message)
+        return _refused(exc.message, 403)
+    next_url = session.get("next")
+    # A fresh session at the privilege change: nothing from before sign-in survives.
+    session.clear()
+    login_user(SessionUser(user))
+    session.permanent = True
+    log_event("sign_in", user_id=user.id)
+    flash(f"Welcome, {user.name}!", "success")
+    return redirect(safe_next(next_url) or url_for("gallery.index"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End this session and every other session of the user."""
+    if current_user.is_authenticated:
+        user_id = current_user.user.id
+        sign_out_everywhere(backends(), user_id)
+        log_event("sign_out", user_id=user_id)
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("gallery.index"))
+
+
+def _refused(message: str, status: int) -> tuple[str, int]:
+    return render_template("signin_refused.html", message=message), status

@@ -1,0 +1,64 @@
+"""Public share pages: no sign-in, no referrer, 404 once revoked or expired."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, redirect, render_template
+from werkzeug.wrappers import Response
+
+from picbucket.services.shares import open_share
+from picbucket.web.context import backends, settings
+from picbucket.web.media import variant_response
+from picbucket.web.views import share_urls
+
+bp = Blueprint("share", __name__, url_prefix="/s")
+
+# Viewers' browsers may reuse the bytes briefly; a revoked link stops working for
+# everyone within this time (no shared cache in front of Cloud Run by default).
+SHARED_CACHE = "public, max-age=300"
+SIGNED_URL_TTL = timedelta(minutes=10)
+
+
+@bp.after_request
+def _no_referrer(response: Response) -> Response:
+    # The token is the whole secret: never leak it to sites the page links to.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/<token>")
+def page(token: str) -> tuple[str, int, dict[str, str]]:
+    """Show a shared image with Open Graph / Twitter card tags for previews."""
+    _, image = open_share(backends(), token)
+    urls = share_urls(image, token)
+    snippets = {
+        "Markdown": f"![{_md_escape(image.title)}]({urls['share_image_url']})",
+        "HTML": f'<img src="{urls["share_image_url"]}" alt="">',
+    }
+    html = render_template("share.html", image=image, snippets=snippets, **urls)
+    return html, 200, {"Cache-Control": "no-cache"}
+
+
+@bp.get("/<token>/image.<ext>")
+def image(token: str, ext: str) -> Response:
+    """Serve the shared image's bytes (streamed, or redirected to a signed URL)."""
+    _, shared = open_share(backends(), token)
+    variant = shared.original
+    if not variant.key.endswith(f".{ext}"):
+        abort(404)
+    if settings().share_delivery == "signed-url":
+        url = backends().blobs.download_url(variant.key, SIGNED_URL_TTL)
+        if url:
+            response = redirect(url, code=302)
+            response.headers["Cache-Control"] = "private, max-age=300"
+            return response
+    return variant_response(
+        variant,
+        cache_control=SHARED_CACHE,
+        download_name=f"picbucket-{shared.id}.{ext}",
+    )
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")

@@ -1,0 +1,91 @@
+"""Shared presentation helpers: how an image or share is shown and linked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from picbucket.domain import Image, Share, Usage
+from picbucket.imaging import THUMBNAIL_SIZE
+from picbucket.services.uploads import quota_for
+from picbucket.settings import MIB
+from picbucket.web.context import settings
+
+
+def image_urls(image: Image) -> dict[str, str]:
+    """Return the absolute page, bytes and thumbnail URLs of an owner's image."""
+    ext = image.original.key.rsplit(".", 1)[-1]
+    return {
+        "page_url": url_for("gallery.image_page", image_id=image.id, _external=True),
+        "image_url": url_for(
+            "gallery.image_bytes", image_id=image.id, variant="original", ext=ext, _external=True
+        ),
+        "thumbnail_url": url_for(
+            "gallery.image_bytes", image_id=image.id, variant="thumb", ext="webp", _external=True
+        ),
+    }
+
+
+def image_json(image: Image) -> dict[str, Any]:
+    """Return the API representation of an image."""
+    return {
+        "id": image.id,
+        "title": image.title,
+        "width": image.width,
+        "height": image.height,
+        "bytes": image.original.size,
+        "content_type": image.original.content_type,
+        "created": image.created.isoformat(),
+        **image_urls(image),
+    }
+
+
+def share_urls(image: Image, token: str) -> dict[str, str]:
+    """Return the public page and direct image URLs of a share link."""
+    ext = image.original.key.rsplit(".", 1)[-1]
+    return {
+        "share_url": url_for("share.page", token=token, _external=True),
+        "share_image_url": url_for("share.image", token=token, ext=ext, _external=True),
+    }
+
+
+def share_json(share: Share) -> dict[str, Any]:
+    """Return the API representation of a share link (its token is never stored)."""
+    return {
+        "id": share.id,
+        "image_id": share.image_id,
+        "created": share.created.isoformat(),
+        "expires": share.expires.isoformat() if share.expires else None,
+        "revoked": share.revoked.isoformat() if share.revoked else None,
+    }
+
+
+def quota_json(usage: Usage) -> dict[str, Any]:
+    """Return usage against quota, for the upload page and the API."""
+    quota = quota_for(settings())
+    return {
+        "used_bytes": usage.bytes,
+        "max_bytes": quota.max_bytes,
+        "used_images": usage.images,
+        "max_images": quota.max_images,
+        "remaining_bytes": max(0, quota.max_bytes - usage.bytes),
+        "max_upload_bytes": settings().max_upload_bytes,
+    }
+
+
+def human_bytes(size: int) -> str:
+    """Format a byte count for people."""
+    if size < 1024:
+        return f"{size} B"
+    if size < MIB:
+        return f"{size / 1024:.0f} KB"
+    if size < 1024 * MIB:
+        return f"{size / MIB:.1f} MB"
+    return f"{size / (1024 * MIB):.2f} GB"
+
+
+def thumb_size(image: Image) -> tuple[int, int]:
+    """Return the thumbnail's pixel size, so the page reserves space before it loads."""
+    scale = min(1.0, THUMBNAIL_SIZE / max(image.width, image.height, 1))
+    return max(1, round(image.width * scale)), max(1, round(image.height * scale))

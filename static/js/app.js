@@ -1,0 +1,322 @@
+// Picbucket page behaviour: uploads with progress, copy buttons, infinite scroll.
+// Plain DOM code, no inline handlers (the CSP forbids inline script).
+(function () {
+  "use strict";
+
+  var ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+  var csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+
+  function humanBytes(size) {
+    if (size < 1024) return size + " B";
+    if (size < 1048576) return Math.round(size / 1024) + " KB";
+    if (size < 1073741824) return (size / 1048576).toFixed(1) + " MB";
+    return (size / 1073741824).toFixed(2) + " GB";
+  }
+
+  // ---- Copy buttons -------------------------------------------------------
+  function copyText(text, button) {
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied!";
+      button.classList.add("btn-success");
+      button.setAttribute("aria-live", "polite");
+      setTimeout(function () {
+        button.textContent = label;
+        button.classList.remove("btn-success");
+      }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  }
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* the text stays selectable */ }
+    document.body.removeChild(area);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy], [data-copy-from]");
+    if (!button) return;
+    var text = button.dataset.copy;
+    if (button.dataset.copyFrom) {
+      var input = document.getElementById(button.dataset.copyFrom);
+      text = input.value;
+      input.select();
+    }
+    copyText(text, button);
+  });
+
+  document.addEventListener("submit", function (event) {
+    var message = event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // ---- Gallery ------------------------------------------------------------
+  var gallery = document.getElementById("gallery");
+
+  function thumbSize(image) {
+    var scale = Math.min(1, 400 / Math.max(image.width, image.height, 1));
+    return [Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale))];
+  }
+
+  function card(image) {
+    var item = document.createElement("li");
+    item.className = "gallery-item";
+    var link = document.createElement("a");
+    link.className = "gallery-link";
+    link.href = image.page_url;
+    var img = document.createElement("img");
+    var size = thumbSize(image);
+    img.src = image.thumbnail_url;
+    img.alt = image.title;
+    img.loading = "lazy";
+    img.decoding = "async";
+    img.width = size[0];
+    img.height = size[1];
+    var title = document.createElement("span");
+    title.className = "gallery-title";
+    title.textContent = image.title;
+    link.appendChild(img);
+    link.appendChild(title);
+    item.appendChild(link);
+    return item;
+  }
+
+  var loadMore = document.getElementById("load-more");
+  var loading = false;
+
+  function loadNextPage() {
+    if (!loadMore || loading) return;
+    loading = true;
+    loadMore.textContent = "Loading…";
+    var url = gallery.dataset.api + "?cursor=" + encodeURIComponent(loadMore.dataset.cursor);
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (page) {
+        page.items.forEach(function (image) { gallery.appendChild(card(image)); });
+        if (page.next_cursor) {
+          loadMore.dataset.cursor = page.next_cursor;
+          loadMore.href = "?cursor=" + encodeURIComponent(page.next_cursor);
+          loadMore.textContent = "Load more";
+        } else {
+          loadMore.parentNode.removeChild(loadMore);
+          loadMore = null;
+        }
+      })
+      .catch(function () {
+        if (loadMore) loadMore.textContent = "Load more (the last try failed)";
+      })
+      .finally(function () { loading = false; });
+  }
+
+  if (loadMore) {
+    loadMore.addEventListener("click", function (event) {
+      event.preventDefault();
+      loadNextPage();
+    });
+    if ("IntersectionObserver" in window) {
+      new IntersectionObserver(function (entries) {
+        if (entries.some(function (e) { return e.isIntersecting; })) loadNextPage();
+      }, { rootMargin: "600px" }).observe(loadMore);
+    }
+  }
+
+  // ---- Upload -------------------------------------------------------------
+  var form = document.getElementById("upload-form");
+  if (!form) return;
+  var input = document.getElementById("file-input");
+  var list = document.getElementById("upload-list");
+  var quota = document.getElementById("quota");
+  var maxUpload = parseInt(quota.dataset.maxUpload, 10);
+  var directEnabled = quota.dataset.direct === "true";
+  var maxDirect = parseInt(quota.dataset.maxDirect, 10);
+  var apiBase = gallery.dataset.api.replace(/\/images$/, "");
+
+  function row(file) {
+    var item = document.createElement("li");
+    item.className = "upload-row";
+    var name = document.createElement("div");
+    name.className = "d-flex justify-content-between gap-2 small";
+    var label = document.createElement("span");
+    label.className = "text-truncate fw-semibold";
+    label.textContent = file.name || "Pasted image";
+    var status = document.createElement("span");
+    status.className = "upload-status";
+    status.textContent = humanBytes(file.size);
+    name.appendChild(label);
+    name.appendChild(status);
+    var bar = document.createElement("div");
+    bar.className = "progress";
+    bar.setAttribute("role", "progressbar");
+    bar.setAttribute("aria-label", "Upload of " + label.textContent);
+    bar.setAttribute("aria-valuemin", "0");
+    bar.setAttribute("aria-valuemax", "100");
+    bar.setAttribute("aria-valuenow", "0");
+    var fill = document.createElement("div");
+    fill.className = "progress-bar";
+    bar.appendChild(fill);
+    item.appendChild(name);
+    item.appendChild(bar);
+    list.insertBefore(item, list.firstChild);
+    return {
+      progress: function (fraction) {
+        var pct = Math.round(fraction * 100);
+        fill.style.width = pct + "%";
+        bar.setAttribute("aria-valuenow", String(pct));
+        status.textContent = pct < 100 ? pct + "%" : "Processing…";
+      },
+      done: function (message) {
+        fill.style.width = "100%";
+        fill.classList.add("bg-success");
+        bar.setAttribute("aria-valuenow", "100");
+        status.textContent = message;
+        item.classList.add("upload-ok");
+      },
+      fail: function (message) {
+        fill.classList.add("bg-danger");
+        fill.style.width = "100%";
+        status.textContent = "Failed";
+        var error = document.createElement("div");
+        error.className = "text-danger small upload-error";
+        error.setAttribute("role", "alert");
+        error.textContent = message;
+        item.appendChild(error);
+        item.classList.add("upload-failed");
+      },
+    };
+  }
+
+  function errorMessage(xhr) {
+    try {
+      return JSON.parse(xhr.responseText).error.message;
+    } catch (e) {
+      if (xhr.status === 413) return "The file is too large.";
+      if (xhr.status === 0) return "The connection was lost; nothing was saved.";
+      return "The server answered " + xhr.status + "; nothing was saved.";
+    }
+  }
+
+  function send(method, url, body, headers, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      Object.keys(headers).forEach(function (key) { xhr.setRequestHeader(key, headers[key]); });
+      if (onProgress) {
+        xhr.upload.addEventListener("progress", function (event) {
+          if (event.lengthComputable) onProgress(event.loaded / event.total);
+        });
+      }
+      xhr.addEventListener("load", function () {
+        if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
+        else reject(new Error(errorMessage(xhr)));
+      });
+      xhr.addEventListener("error", function () { reject(new Error(errorMessage(xhr))); });
+      xhr.send(body);
+    });
+  }
+
+  function apiJson(method, url, payload) {
+    return send(method, url, JSON.stringify(payload), {
+      "Content-Type": "application/json", "X-CSRFToken": csrfToken, Accept: "application/json",
+    }).then(function (xhr) { return JSON.parse(xhr.responseText); });
+  }
+
+  function uploadViaApp(file, ui) {
+    var data = new FormData();
+    data.append("file", file, file.name || "pasted.png");
+    return send("POST", gallery.dataset.api, data, { "X-CSRFToken": csrfToken, Accept: "application/json" }, ui.progress)
+      .then(function (xhr) { return JSON.parse(xhr.responseText); });
+  }
+
+  // Files too big for Cloud Run's request limit go straight to the bucket.
+  function uploadDirect(file, ui) {
+    return apiJson("POST", apiBase + "/uploads", { filename: file.name, size: file.size, content_type: file.type })
+      .then(function (ticket) {
+        return send(ticket.method, ticket.url, file, ticket.headers, ui.progress).then(function () {
+          ui.progress(1);
+          return apiJson("POST", apiBase + "/uploads/" + encodeURIComponent(ticket.upload_id) + "/complete", {});
+        });
+      });
+  }
+
+  function showQuota(info) {
+    if (!info) return;
+    document.getElementById("quota-remaining").textContent = humanBytes(info.remaining_bytes);
+  }
+
+  function uploadFile(file) {
+    var ui = row(file);
+    if (ALLOWED_TYPES.indexOf(file.type) === -1) {
+      ui.fail("Only JPEG, PNG, GIF and WebP images can be uploaded" + (file.type ? " (this is " + file.type + ")." : "."));
+      return;
+    }
+    var direct = file.size > maxUpload;
+    if (direct && !(directEnabled && file.size <= maxDirect)) {
+      var limit = directEnabled ? maxDirect : maxUpload;
+      ui.fail("The file is " + humanBytes(file.size) + "; the limit is " + humanBytes(limit) + ".");
+      return;
+    }
+    (direct ? uploadDirect(file, ui) : uploadViaApp(file, ui))
+      .then(function (image) {
+        ui.done("Uploaded");
+        document.getElementById("gallery-empty").classList.add("d-none");
+        gallery.insertBefore(card(image), gallery.firstChild);
+        showQuota(image.quota);
+      })
+      .catch(function (error) { ui.fail(error.message); });
+  }
+
+  function uploadAll(files) {
+    Array.prototype.forEach.call(files, uploadFile);
+  }
+
+  input.addEventListener("change", function () {
+    uploadAll(input.files);
+    input.value = "";
+  });
+
+  ["dragenter", "dragover"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      if (event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") !== -1) {
+        event.preventDefault();
+        form.classList.add("dropzone-active");
+      }
+    });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    document.addEventListener(name, function () { form.classList.remove("dropzone-active"); });
+  });
+  document.addEventListener("drop", function (event) {
+    if (event.dataTransfer && event.dataTransfer.files.length) {
+      event.preventDefault();
+      uploadAll(event.dataTransfer.files);
+    }
+  });
+  document.addEventListener("paste", function (event) {
+    var files = [];
+    var items = (event.clipboardData && event.clipboardData.items) || [];
+    Array.prototype.forEach.call(items, function (item) {
+      if (item.kind === "file") {
+        var file = item.getAsFile();
+        if (file) files.push(file);
+      }
+    });
+    if (files.length) {
+      event.preventDefault();
+      uploadAll(files);
+    }
+  });
+})();

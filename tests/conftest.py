@@ -1,0 +1,126 @@
+"""Shared fixtures: real apps on real storage, a real OIDC provider, real emulators.
+
+Every HTTP test runs twice: on the embedded default (local disk + SQLite) and on the
+Google Cloud adapters against the GCS and Firestore emulators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from picbucket import create_app
+from picbucket.dev.identity_provider import running_provider
+from picbucket.settings import Settings
+from picbucket.wiring import Backends
+
+pytest_plugins = ["emulators"]
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[str]:
+    """A real OpenID Connect provider for the whole session."""
+    with running_provider() as url:
+        yield url
+
+
+@pytest.fixture(params=["local", "gcp"])
+def backend_overrides(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """Settings that select one adapter family (local, or GCP on emulators)."""
+    if request.param == "gcp":
+        overrides: dict[str, Any] = request.getfixturevalue("gcp_settings")
+        return overrides
+    return {}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Per-test settings; override this fixture in a module to change limits."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path,
+    issuer: str,
+    backend_overrides: dict[str, Any],
+    settings_overrides: dict[str, Any],
+) -> Settings:
+    """Settings for a fresh app with its own data and the local identity provider."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "oidc_issuer": issuer,
+        "oidc_local": True,
+        "secret_key": "test-secret-key-that-is-long-enough-for-tests",
+        **backend_overrides,
+        **settings_overrides,
+    }
+    result = Settings(**values)
+    result.validate()
+    return result
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    """A fresh app per test."""
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["picbucket"].close()
+
+
+@pytest.fixture
+def backends(app: Flask) -> Backends:
+    """The app's storage adapters, to check what was (not) stored."""
+    found: Backends = app.extensions["picbucket"]
+    return found
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """An anonymous browser."""
+    return app.test_client()
+
+
+def sign_in(client: FlaskClient, email: str) -> Any:
+    """Sign in through the real provider: app → provider form → callback → session."""
+    start = client.get("/login")
+    assert start.status_code == 302, start.data
+    authorize_url = start.headers["Location"]
+    answer = requests.post(authorize_url, data={"sub": email}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    callback = urlsplit(answer.headers["Location"])
+    return client.get(f"{callback.path}?{callback.query}")
+
+
+@pytest.fixture
+def alice(app: Flask) -> FlaskClient:
+    """A browser signed in as alice."""
+    browser = app.test_client()
+    response = sign_in(browser, "alice@example.com")
+    assert response.status_code == 302, response.data
+    return browser
+
+
+@pytest.fixture
+def bob(app: Flask) -> FlaskClient:
+    """A browser signed in as bob."""
+    browser = app.test_client()
+    response = sign_in(browser, "bob@example.org")
+    assert response.status_code == 302, response.data
+    return browser
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """Return the CSRF token the page embeds for this browser's session."""
+    page = client.get("/settings").get_data(as_text=True)
+    marker = 'name="csrf-token" content="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
