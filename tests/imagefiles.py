@@ -49,7 +49,7 @@ def png(size: tuple[int, int] = (300, 200), mode: str = "RGBA") -> bytes:
 
 def gif(frames: int = 3, size: tuple[int, int] = (64, 48)) -> bytes:
     """Return an animated GIF."""
-    images = [Image.new("P", size, i * 40) for i in range(frames)]
+    images = [Image.new("RGB", size, (i * 30 % 256, 255 - i * 20 % 256, 90)) for i in range(frames)]
     out = io.BytesIO()
     images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=80, loop=0)
     return out.getvalue()
@@ -59,4 +59,14 @@ def webp(size: tuple[int, int] = (200, 150)) -> bytes:
     """Return a WebP."""
     out = io.BytesIO()
     Image.new("RGB", size, "purple").save(out, "WEBP")
+    return out.getvalue()
+
+
+def noise_png(size: tuple[int, int], seed: int = 1) -> bytes:
+    """Return an incompressible PNG of about width x height x 3 bytes."""
+    import random
+
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, pixels).save(out, "PNG", compress_level=1)
     return out.getvalue()

@@ -7,9 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from flask.testing import FlaskClient
-
 from conftest import csrf_token, sign_in
+from flask.testing import FlaskClient
 
 
 def test_sign_in_greets_the_user_by_name(client: FlaskClient) -> None:
@@ -32,7 +31,9 @@ def test_sign_in_uses_pkce_state_and_nonce(client: FlaskClient) -> None:
 def test_wrong_state_is_refused_and_signs_nobody_in(client: FlaskClient) -> None:
     start = client.get("/login")
     answer = requests.post(
-        start.headers["Location"], data={"sub": "mallory@example.com"}, allow_redirects=False,
+        start.headers["Location"],
+        data={"sub": "mallory@example.com"},
+        allow_redirects=False,
         timeout=10,
     )
     callback = urlsplit(answer.headers["Location"])
@@ -43,13 +44,13 @@ def test_wrong_state_is_refused_and_signs_nobody_in(client: FlaskClient) -> None
     assert "Hello," not in client.get("/").get_data(as_text=True)
 
 
-def test_callback_without_a_login_in_this_browser_is_refused(
-    client: FlaskClient, app: Any
-) -> None:
+def test_callback_without_a_login_in_this_browser_is_refused(client: FlaskClient, app: Any) -> None:
     # A code obtained in one browser cannot be replayed into another's session.
     start = client.get("/login")
     answer = requests.post(
-        start.headers["Location"], data={"sub": "alice@example.com"}, allow_redirects=False,
+        start.headers["Location"],
+        data={"sub": "alice@example.com"},
+        allow_redirects=False,
         timeout=10,
     )
     callback = urlsplit(answer.headers["Location"])
@@ -127,7 +128,9 @@ def test_next_only_redirects_within_the_site(
 ) -> None:
     start = client.get("/login", query_string={"next": target})
     answer = requests.post(
-        start.headers["Location"], data={"sub": "alice@example.com"}, allow_redirects=False,
+        start.headers["Location"],
+        data={"sub": "alice@example.com"},
+        allow_redirects=False,
         timeout=10,
     )
     callback = urlsplit(answer.headers["Location"])

@@ -9,6 +9,7 @@ XMP and comments never survive; only the ICC colour profile is carried over.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -113,9 +114,9 @@ def make_thumbnail(source: BinaryIO) -> Rendition:
     would throw away), which is several times faster for large photos.
     """
     source.seek(0)
-    with Image.open(source, formats=ALLOWED_FORMATS) as img:
+    with Image.open(_KeepOpen(source), formats=ALLOWED_FORMATS) as img:  # type: ignore[arg-type]
         if img.format == "JPEG":
-            img.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+            img.draft("RGB", thumbnail_box(img.width, img.height))
         frame = ImageOps.exif_transpose(img)
         has_alpha = frame.mode in ("RGBA", "LA", "PA") or (
             frame.mode == "P" and "transparency" in frame.info
@@ -125,6 +126,29 @@ def make_thumbnail(source: BinaryIO) -> Rendition:
         out = _spool()
         frame.save(out, "WEBP", quality=80, method=4)
     return _finish(out, THUMBNAIL_TYPE, THUMBNAIL_EXTENSION)
+
+
+def thumbnail_box(width: int, height: int) -> tuple[int, int]:
+    """Return the thumbnail's size; as a draft request it lets JPEG decode at 1/2-1/8 scale.
+
+    Asking for the square box instead would make the decoder honour the short side
+    too and keep twice the pixels needed.
+    """
+    scale = min(1.0, THUMBNAIL_SIZE / max(width, height, 1))
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+
+
+class _KeepOpen:
+    """Hide ``close`` from Pillow: the caller's stream is read again for the thumbnail."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+    def close(self) -> None:
+        """Leave the underlying stream open."""
 
 
 class _Opened:
@@ -149,7 +173,7 @@ def _open(source: BinaryIO, limits: Limits) -> _Opened:
             "SVG, HTML and other text files are not accepted: upload a JPEG, PNG, GIF or WebP."
         )
     try:
-        img = Image.open(source, formats=ALLOWED_FORMATS)
+        img = Image.open(_KeepOpen(source), formats=ALLOWED_FORMATS)  # type: ignore[arg-type]
     except UnidentifiedImageError:
         raise InvalidImage(
             "This is not a JPEG, PNG, GIF or WebP image (or it is damaged)."
@@ -236,7 +260,7 @@ def _encodable(frame: Image.Image, fmt: str) -> Image.Image:
 
 
 def _spool() -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - returned
+    return tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
 
 
 def _finish(out: IO[bytes], content_type: str, extension: str) -> Rendition:

@@ -124,7 +124,9 @@ class Settings:
         if self.blob_store == "gcs" and not self.gcs_bucket:
             raise SettingsError("Set PICBUCKET_GCS_BUCKET to use PICBUCKET_BLOB_STORE=gcs.")
         if self.share_delivery == "signed-url" and self.blob_store != "gcs":
-            raise SettingsError("PICBUCKET_SHARE_DELIVERY=signed-url needs PICBUCKET_BLOB_STORE=gcs.")
+            raise SettingsError(
+                "PICBUCKET_SHARE_DELIVERY=signed-url needs PICBUCKET_BLOB_STORE=gcs."
+            )
         for name in ("max_upload_mb", "max_pixels", "max_frames", "quota_mb", "quota_images"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"PICBUCKET_{name.upper()} must be a positive number.")
@@ -170,7 +172,9 @@ def _parse(name: str, raw: str, annotation: object) -> object:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(f"PICBUCKET_{name.upper()} must be a whole number, not {raw!r}.") from None
+            raise SettingsError(
+                f"PICBUCKET_{name.upper()} must be a whole number, not {raw!r}."
+            ) from None
     if text == "Path":
         return Path(raw)
     return raw.strip()

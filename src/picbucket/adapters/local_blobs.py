@@ -100,7 +100,7 @@ class LocalBlobStore:
             raise NotFound("That image is gone.") from None
         file.seek(start)
         remaining = None if end is None else max(0, end - start + 1)
-        return io.BufferedReader(_RangeReader(file, remaining), _COPY_CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(file, remaining), _COPY_CHUNK)
 
     def delete(self, key: str) -> None:
         """Remove a blob and any directories it leaves empty."""

@@ -24,7 +24,7 @@ def display_name(email: str) -> str:
 
 def provider_app() -> flask.Flask:
     """Return the provider as a WSGI app that marks typed-in emails as verified."""
-    app = oidc_provider_mock.app(require_nonce=True)
+    app: flask.Flask = oidc_provider_mock.app(require_nonce=True)
 
     @app.before_request
     def _verified_email_users() -> None:

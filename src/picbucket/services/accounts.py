@@ -16,7 +16,9 @@ class SignInRefused(PicbucketError):
     code = "sign_in_refused"
 
 
-def sign_in(backends: Backends, settings: Settings, issuer: str, claims: Mapping[str, object]) -> User:
+def sign_in(
+    backends: Backends, settings: Settings, issuer: str, claims: Mapping[str, object]
+) -> User:
     """Admit the person the ID token describes, creating their account on first sign-in."""
     subject = str(claims.get("sub") or "")
     email = str(claims.get("email") or "").strip().lower()

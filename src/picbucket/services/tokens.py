@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from picbucket.domain import ApiToken, InvalidInput, NotFound, hash_secret, new_id, new_secret, utcnow
+from picbucket.domain import (
+    ApiToken,
+    InvalidInput,
+    NotFound,
+    hash_secret,
+    new_id,
+    new_secret,
+    utcnow,
+)
 from picbucket.services.uploads import clean_title
 from picbucket.wiring import Backends
 
-TOKEN_PREFIX = "pb_"
+TOKEN_PREFIX = "pb_"  # noqa: S105 - a public prefix, not a secret
 MAX_TOKENS = 50
 # Writing last-used on every request would double API write traffic; minute precision will do.
 _TOUCH_INTERVAL = timedelta(minutes=1)
@@ -23,7 +31,10 @@ def create_token(backends: Backends, owner_id: str, name: str) -> tuple[ApiToken
         raise InvalidInput(f"You have {MAX_TOKENS} tokens already; revoke one first.")
     secret = new_secret(TOKEN_PREFIX)
     token = ApiToken(
-        id=new_id(), owner_id=owner_id, name=cleaned, token_hash=hash_secret(secret),
+        id=new_id(),
+        owner_id=owner_id,
+        name=cleaned,
+        token_hash=hash_secret(secret),
         created=utcnow(),
     )
     backends.tokens.add(token)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -63,7 +63,7 @@ def error_response(status: int, code: str, message: str) -> Response:
         html = render_template(
             "error.html", status=status, title=TITLES.get(status, "Error"), message=message
         )
-        response = Response(html, mimetype="text/html")
+        response = make_response(html)
     response.status_code = status
     return response
 
@@ -88,7 +88,7 @@ def init_errors(app: Flask) -> None:
         status = exc.code or 500
         message = MESSAGES.get(status, exc.description or "Error")
         # Our own abort(400, "…") messages are written for people; keep them.
-        if exc.description and exc.description != type(exc).description:
+        if status == 400 and exc.description and exc.description != type(exc).description:
             message = exc.description
         response = error_response(status, CODES.get(status, "error"), message)
         if status == 405 and exc.get_response().headers.get("Allow"):

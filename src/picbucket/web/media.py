@@ -15,9 +15,7 @@ from picbucket.web.security import MEDIA_CSP
 _CHUNK = 256 * 1024
 
 
-def variant_response(
-    variant: Variant, *, cache_control: str, download_name: str
-) -> Response:
+def variant_response(variant: Variant, *, cache_control: str, download_name: str) -> Response:
     """Stream a stored variant, answering conditional and Range requests.
 
     The record knows each variant's size and sha256, so a 304 or a 416 costs no
@@ -37,7 +35,9 @@ def variant_response(
         return Response(status=304, headers=headers)
     start, end, status = 0, variant.size - 1, 200
     byte_range = request.range
-    if byte_range is not None and (not request.if_range or request.if_range.etag == etag):
+    # If-Range: only honour the range if the client's copy is still current.
+    if_range_ok = "If-Range" not in request.headers or request.if_range.etag == etag
+    if byte_range is not None and if_range_ok:
         bounds = byte_range.range_for_length(variant.size)
         if bounds is None:
             headers["Content-Range"] = f"bytes */{variant.size}"

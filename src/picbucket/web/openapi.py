@@ -123,13 +123,21 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "get": {
                     "summary": "List your share links",
                     "responses": _ok(
-                        {"type": "object", "properties": {"items": {"type": "array", "items": share}}}
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": share}},
+                        }
                     ),
                 }
             },
             "/shares/{share_id}": {
                 "parameters": [
-                    {"name": "share_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {
+                        "name": "share_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
                 ],
                 "delete": {
                     "summary": "Revoke a share link",

@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 
 from picbucket.domain import Image, Share, Usage
-from picbucket.imaging import THUMBNAIL_SIZE
+from picbucket.imaging import thumbnail_box
 from picbucket.services.uploads import quota_for
 from picbucket.settings import MIB
 from picbucket.web.context import settings
@@ -87,5 +87,4 @@ def human_bytes(size: int) -> str:
 
 def thumb_size(image: Image) -> tuple[int, int]:
     """Return the thumbnail's pixel size, so the page reserves space before it loads."""
-    scale = min(1.0, THUMBNAIL_SIZE / max(image.width, image.height, 1))
-    return max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return thumbnail_box(image.width, image.height)

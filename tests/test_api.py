@@ -1,0 +1,147 @@
+"""JSON API with personal tokens and with session + CSRF header."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import imagefiles
+from conftest import csrf_token
+from flask.testing import FlaskClient
+from helpers import path_of, upload
+
+
+def _new_token(client: FlaskClient, name: str = "curl") -> str:
+    page = client.post(
+        "/settings/tokens", data={"csrf_token": csrf_token(client), "name": name}
+    ).get_data(as_text=True)
+    return page.split('id="new-token" value="')[1].split('"')[0]
+
+
+def test_token_lifecycle_and_full_api(alice: FlaskClient, client: FlaskClient) -> None:
+    secret = _new_token(alice)
+    assert secret.startswith("pb_")
+    # Shown once: the settings page does not show it again.
+    assert secret not in alice.get("/settings").get_data(as_text=True)
+    auth = {"Authorization": f"Bearer {secret}"}
+
+    created = upload(client, imagefiles.jpeg(), "api.jpg", **auth)
+    assert created.status_code == 201
+    body = created.json
+    assert set(body) >= {"id", "page_url", "image_url", "thumbnail_url"}
+    assert created.headers["Location"] == body["page_url"]
+    image_id = body["id"]
+
+    listed = client.get("/api/v1/images", headers=auth).json
+    assert [item["id"] for item in listed["items"]] == [image_id]
+    assert listed["next_cursor"] is None
+
+    renamed = client.patch(f"/api/v1/images/{image_id}", json={"title": "Renamed"}, headers=auth)
+    assert renamed.status_code == 200 and renamed.json["title"] == "Renamed"
+    assert client.get(f"/api/v1/images/{image_id}", headers=auth).json["title"] == "Renamed"
+
+    share = client.post(f"/api/v1/images/{image_id}/shares", json={"expires": "1h"}, headers=auth)
+    assert share.status_code == 201
+    assert share.json["expires"] is not None
+    assert client.get(path_of(share.json["share_url"])).status_code == 200
+    shares = client.get("/api/v1/shares", headers=auth).json["items"]
+    assert [s["id"] for s in shares] == [share.json["id"]]
+    assert client.delete(f"/api/v1/shares/{share.json['id']}", headers=auth).status_code == 204
+    assert client.get(path_of(share.json["share_url"])).status_code == 404
+
+    assert client.delete(f"/api/v1/images/{image_id}", headers=auth).status_code == 204
+    assert client.get(f"/api/v1/images/{image_id}", headers=auth).status_code == 404
+
+    # The browser sees the token was used; revoking it locks the API out.
+    settings_page = alice.get("/settings").get_data(as_text=True)
+    assert "last used" in settings_page
+    token_id = settings_page.split("/settings/tokens/")[1].split("/revoke")[0]
+    alice.post(f"/settings/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(alice)})
+    assert client.get("/api/v1/images", headers=auth).status_code == 401
+
+
+def test_upload_with_share_returns_a_public_link(alice: FlaskClient, client: FlaskClient) -> None:
+    auth = {"Authorization": f"Bearer {_new_token(alice)}"}
+    response = client.post(
+        "/api/v1/images?share=7d",
+        data={"file": (io.BytesIO(imagefiles.png()), "x.png")},
+        headers=auth,
+    )
+    assert response.status_code == 201
+    image = client.get(path_of(response.json["share"]["share_image_url"]))
+    assert image.status_code == 200 and image.mimetype == "image/png"
+
+
+def test_bad_tokens_get_401_json(client: FlaskClient) -> None:
+    for header in ("Bearer pb_wrong", "Bearer ", "Basic dXNlcjpwYXNz", "pb_x"):
+        response = client.get("/api/v1/images", headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/api/v1/images").status_code == 401
+
+
+def test_session_needs_csrf_header_for_changes(alice: FlaskClient) -> None:
+    image_id = upload(alice, imagefiles.png(), "s.png").json["id"]
+    assert alice.get("/api/v1/images").status_code == 200  # reads need no header
+    no_header = alice.patch(f"/api/v1/images/{image_id}", json={"title": "x"})
+    assert no_header.status_code == 403
+    assert no_header.json["error"]["code"] == "csrf_failed"
+    wrong = alice.delete(f"/api/v1/images/{image_id}", headers={"X-CSRFToken": "forged"})
+    assert wrong.status_code == 403
+    ok = alice.patch(
+        f"/api/v1/images/{image_id}",
+        json={"title": "ok"},
+        headers={"X-CSRFToken": csrf_token(alice)},
+    )
+    assert ok.status_code == 200
+
+
+def test_bad_input_is_a_clear_400(alice: FlaskClient) -> None:
+    headers = {"X-CSRFToken": csrf_token(alice)}
+    image_id = upload(alice, imagefiles.png(), "s.png").json["id"]
+    blank = alice.patch(f"/api/v1/images/{image_id}", json={"title": "   "}, headers=headers)
+    assert blank.status_code == 400
+    not_json = alice.patch(f"/api/v1/images/{image_id}", data="title=x", headers=headers)
+    assert not_json.status_code == 400
+    bad_expiry = alice.post(
+        f"/api/v1/images/{image_id}/shares", json={"expires": "forever"}, headers=headers
+    )
+    assert bad_expiry.status_code == 400
+    assert "1h, 1d, 7d, 30d, never" in bad_expiry.json["error"]["message"]
+    assert alice.get(f"/api/v1/images/{image_id}").json["title"] == "s"
+    assert alice.get("/api/v1/shares").json["items"] == []
+
+
+def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
+    doc = client.get("/api/v1/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    assert {
+        "/images",
+        "/images/{image_id}",
+        "/images/{image_id}/shares",
+        "/shares",
+        "/shares/{share_id}",
+    } <= set(doc["paths"])
+    assert doc["servers"][0]["url"].endswith("/api/v1")
+
+
+def test_sharex_file_uploads_and_returns_a_public_link(
+    alice: FlaskClient, client: FlaskClient
+) -> None:
+    response = alice.post(
+        "/settings/sharex", data={"csrf_token": csrf_token(alice), "expires": "1d"}
+    )
+    assert response.status_code == 200
+    assert "picbucket.sxcu" in response.headers["Content-Disposition"]
+    config = json.loads(response.data)
+    assert config["FileFormName"] == "file"
+    assert config["Body"] == "MultipartFormData"
+    upload_path = path_of(config["RequestURL"])
+    sent = client.post(
+        upload_path,
+        data={"file": (io.BytesIO(imagefiles.png()), "screenshot.png")},
+        headers=config["Headers"],
+    )
+    assert sent.status_code == 201
+    assert sent.json["share"]["share_image_url"]

@@ -1,0 +1,72 @@
+"""The whole product over HTTP: upload → gallery → image → share → view → revoke → delete."""
+
+from __future__ import annotations
+
+import imagefiles
+from conftest import csrf_token
+from flask.testing import FlaskClient
+from helpers import path_of, stored_blob_keys, upload, user_id_of
+
+from picbucket.wiring import Backends
+
+
+def test_upload_share_revoke_delete(
+    alice: FlaskClient, client: FlaskClient, backends: Backends
+) -> None:
+    response = upload(alice, imagefiles.jpeg((800, 600)), "Beach <img src=x onerror=alert(1)>.jpg")
+    assert response.status_code == 201, response.json
+    image = response.json
+    assert image["title"] == "Beach <img src=x onerror=alert(1)>"
+    assert (image["width"], image["height"]) == (800, 600)
+
+    gallery = alice.get("/").get_data(as_text=True)
+    assert path_of(image["thumbnail_url"]) in gallery
+    assert "Beach &lt;img src=x onerror=alert(1)&gt;" in gallery  # titles are escaped
+    assert "<img src=x" not in gallery
+
+    page = alice.get(path_of(image["page_url"]))
+    assert page.status_code == 200
+    assert "800 × 600 px" in page.get_data(as_text=True)
+    original = alice.get(path_of(image["image_url"]))
+    assert original.status_code == 200
+    assert original.data[:2] == b"\xff\xd8"
+
+    token = csrf_token(alice)
+    created = alice.post(
+        f"/images/{image['id']}/shares", data={"csrf_token": token, "expires": "1d"}
+    )
+    assert created.status_code == 200
+    html = created.get_data(as_text=True)
+    share_path = html.split('id="snippet-1" value="')[1].split('"')[0]
+    share_path = path_of(share_path)
+    assert share_path.startswith("/s/")
+
+    # Anyone, signed out, can view the shared image.
+    public = client.get(share_path)
+    assert public.status_code == 200
+    assert public.headers["Referrer-Policy"] == "no-referrer"
+    public_html = public.get_data(as_text=True)
+    assert 'property="og:image"' in public_html
+    assert 'name="twitter:card" content="summary_large_image"' in public_html
+    image_path = path_of(public_html.split('property="og:image" content="')[1].split('"')[0])
+    shared_bytes = client.get(image_path)
+    assert shared_bytes.status_code == 200
+    assert shared_bytes.data == original.data
+
+    # Revoke: the link and its image now 404.
+    owner = user_id_of(alice)
+    share_id = backends.shares.for_owner(owner)[0].id
+    assert alice.post(f"/shares/{share_id}/revoke", data={"csrf_token": token}).status_code == 302
+    assert client.get(share_path).status_code == 404
+    assert client.get(image_path).status_code == 404
+    assert "revoked" in client.get(share_path).get_data(as_text=True)
+
+    # Delete: gone from gallery, bytes gone, quota given back.
+    assert (
+        alice.post(f"/images/{image['id']}/delete", data={"csrf_token": token}).status_code == 302
+    )
+    assert path_of(image["thumbnail_url"]) not in alice.get("/").get_data(as_text=True)
+    assert alice.get(path_of(image["image_url"])).status_code == 404
+    assert stored_blob_keys(backends) == []
+    assert backends.images.usage(owner).bytes == 0
+    assert backends.shares.for_owner(owner) == []

@@ -1,0 +1,160 @@
+"""Headers, CSRF on forms, rate limits, safe media responses, conditional GET and Range."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import imagefiles
+import pytest
+from conftest import sign_in
+from flask.testing import FlaskClient
+from helpers import path_of, upload
+
+from picbucket.web.logs import CloudLoggingFormatter
+
+
+def test_pages_carry_security_headers(client: FlaskClient) -> None:
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in response.headers  # development
+    assert "<script>" not in response.get_data(as_text=True)  # no inline script
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "env": "production",
+            "oidc_local": False,
+            "oidc_issuer": "https://accounts.google.com",
+            "oidc_client_id": "id",
+            "oidc_client_secret": "s",
+            "secret_key": "x" * 40,
+        }
+    ],
+)
+def test_production_adds_hsts_and_secure_cookies(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert client.application.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_image_bytes_are_served_safely(alice: FlaskClient) -> None:
+    image = upload(alice, imagefiles.jpeg(), "x.jpg").json
+    response = alice.get(path_of(image["image_url"]))
+    assert response.mimetype == "image/jpeg"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert "immutable" in response.headers["Cache-Control"]
+    disposition = response.headers["Content-Disposition"]
+    assert "x.jpg" not in disposition and "original.jpg" in disposition
+
+
+def test_conditional_get_and_range(alice: FlaskClient) -> None:
+    image = upload(alice, imagefiles.jpeg((300, 200)), "x.jpg").json
+    path = path_of(image["image_url"])
+    full = alice.get(path)
+    etag = full.headers["ETag"]
+    assert alice.get(path, headers={"If-None-Match": etag}).status_code == 304
+    part = alice.get(path, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part.data == full.data[10:20]
+    assert part.headers["Content-Range"] == f"bytes 10-19/{len(full.data)}"
+    tail = alice.get(path, headers={"Range": "bytes=-5"})
+    assert tail.data == full.data[-5:]
+    beyond = alice.get(path, headers={"Range": f"bytes={len(full.data) + 10}-"})
+    assert beyond.status_code == 416
+
+
+def test_forms_need_csrf_token(alice: FlaskClient) -> None:
+    image = upload(alice, imagefiles.png(), "x.png").json
+    response = alice.post(f"/images/{image['id']}/delete")
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)
+    assert alice.get(f"/api/v1/images/{image['id']}").status_code == 200
+
+
+def test_no_state_change_on_get(alice: FlaskClient) -> None:
+    image = upload(alice, imagefiles.png(), "x.png").json
+    assert alice.get(f"/images/{image['id']}/delete").status_code == 405
+    assert alice.get(f"/api/v1/images/{image['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_sign_in": "3 per minute"}])
+def test_sign_in_is_rate_limited(client: FlaskClient) -> None:
+    statuses = [client.get("/login").status_code for _ in range(5)]
+    assert statuses[:3] == [302, 302, 302]
+    assert statuses[3:] == [429, 429]
+    page = client.get("/login")
+    assert "too fast" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_upload": "2 per minute"}])
+def test_uploads_are_rate_limited(alice: FlaskClient) -> None:
+    statuses = [upload(alice, imagefiles.png(), "x.png").status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert upload(alice, imagefiles.png(), "x.png").json["error"]["code"] == "rate_limited"
+
+
+def test_error_pages_look_like_the_app(client: FlaskClient) -> None:
+    page = client.get("/no/such/page")
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert "Picbucket" in html and "Go to the gallery" in html
+    api = client.get("/api/v1/nothing-here")
+    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [{"proxy_hops": 1}])
+def test_urls_are_https_behind_one_proxy(client: FlaskClient) -> None:
+    response = client.get(
+        "/login", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "pics.example.com"}
+    )
+    assert (
+        "redirect_uri=https%3A%2F%2Fpics.example.com%2Fauth%2Fcallback"
+        in response.headers["Location"]
+    )
+
+
+def test_sign_in_event_is_logged_without_secrets(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    sign_in(client, "alice@example.com")
+    # Only the app's own lines (the provider's thread logs through werkzeug).
+    lines = [
+        json.loads(CloudLoggingFormatter().format(r))
+        for r in caplog.records
+        if r.name.startswith("picbucket")
+    ]
+    events = [line for line in lines if line.get("event") == "sign_in"]
+    assert len(events) == 1 and events[0]["severity"] == "INFO"
+    callback = [
+        line for line in lines if line.get("httpRequest", {}).get("requestUrl") == "/auth/callback"
+    ]
+    assert callback, "one request line per request"
+    assert callback[0]["httpRequest"]["status"] == 302
+    text = json.dumps(lines)
+    assert "code=" not in text and "state=" not in text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"gcp_project": "my-project"}])
+def test_request_log_links_the_cloud_trace(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    client.get("/healthz", headers={"X-Cloud-Trace-Context": "abc123/1;o=1"})
+    lines = [json.loads(CloudLoggingFormatter().format(r)) for r in caplog.records]
+    request_lines = [line for line in lines if "httpRequest" in line]
+    assert request_lines[-1]["logging.googleapis.com/trace"] == "projects/my-project/traces/abc123"
+    assert request_lines[-1]["httpRequest"]["requestMethod"] == "GET"
