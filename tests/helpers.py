@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from conftest import csrf_token
 from flask.testing import FlaskClient
 
+from conftest import csrf_token
 from picbucket.wiring import Backends
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import json
 
+from flask.testing import FlaskClient
+
 import imagefiles
 from conftest import csrf_token
-from flask.testing import FlaskClient
 from helpers import path_of, upload
 
 

@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import csrf_token, sign_in
 from flask.testing import FlaskClient
+
+from conftest import csrf_token, sign_in
 
 
 def test_sign_in_greets_the_user_by_name(client: FlaskClient) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 
-import imagefiles
 import pytest
 from flask.testing import FlaskClient
-from helpers import path_of, upload
 from PIL import Image
 
+import imagefiles
+from helpers import path_of, upload
 from picbucket.imaging import Limits, process_upload, thumbnail_box
 
 LIMITS = Limits(max_bytes=25 * 1024 * 1024, max_pixels=50_000_000, max_frames=300)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import imagefiles
 import pytest
-from conftest import csrf_token
 from flask.testing import FlaskClient
-from helpers import path_of, upload, user_id_of
 
+import imagefiles
+from conftest import csrf_token
+from helpers import path_of, upload, user_id_of
 from picbucket.wiring import Backends
 
 

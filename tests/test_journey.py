@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from flask.testing import FlaskClient
+
 import imagefiles
 from conftest import csrf_token
-from flask.testing import FlaskClient
 from helpers import path_of, stored_blob_keys, upload, user_id_of
-
 from picbucket.wiring import Backends
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import imagefiles
 import pytest
 from flask.testing import FlaskClient
-from helpers import stored_blob_keys, upload, user_id_of
 from PIL import Image
 
+import imagefiles
+from helpers import stored_blob_keys, upload, user_id_of
 from picbucket.wiring import Backends
 
 SVG = (

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 
-import imagefiles
 import pytest
-from conftest import sign_in
 from flask.testing import FlaskClient
-from helpers import path_of, upload
 
+import imagefiles
+from conftest import sign_in
+from helpers import path_of, upload
 from picbucket.web.logs import CloudLoggingFormatter
 
 

@@ -243,11 +243,11 @@
 
   // Files too big for Cloud Run's request limit go straight to the bucket.
   function uploadDirect(file, ui) {
-    return apiJson("POST", apiBase + "/uploads", { filename: file.name, size: file.size, content_type: file.type })
+    return apiJson("POST", apiBase + "/uploads", { size: file.size, content_type: file.type })
       .then(function (ticket) {
         return send(ticket.method, ticket.url, file, ticket.headers, ui.progress).then(function () {
           ui.progress(1);
-          return apiJson("POST", apiBase + "/uploads/" + encodeURIComponent(ticket.upload_id) + "/complete", {});
+          return apiJson("POST", apiBase + "/uploads/" + encodeURIComponent(ticket.upload_id) + "/complete", { filename: file.name });
         });
       });
   }

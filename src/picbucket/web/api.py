@@ -19,6 +19,7 @@ from wtforms import ValidationError
 from picbucket.domain import InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
+from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
 from picbucket.services.tokens import authenticate
 from picbucket.services.uploads import store_image
 from picbucket.web.context import backends, settings
@@ -126,6 +127,41 @@ def upload() -> tuple[Response, int, dict[str, str]]:
         body["share"] = {**share_json(share), **share_urls(image, token)}
     body["quota"] = quota_json(backends().images.usage(_owner()))
     return jsonify(body), 201, {"Location": body["page_url"]}
+
+
+@bp.post("/uploads")
+@api_auth
+@limiter.limit(lambda: settings().rate_limit_upload)
+def start_upload() -> tuple[Response, int]:
+    """Get a signed URL to send a large file straight to the bucket (Cloud Storage only)."""
+    body = _json_body()
+    size, content_type = body.get("size"), body.get("content_type")
+    if not isinstance(size, int) or not isinstance(content_type, str):
+        raise InvalidInput("Send the file's size (bytes) and content_type.")
+    direct = start_direct_upload(backends(), settings(), _owner(), size, content_type)
+    ticket = direct.ticket
+    return jsonify(
+        upload_id=direct.upload_id,
+        url=ticket.url,
+        method=ticket.method,
+        headers=ticket.headers,
+        expires=ticket.expires.isoformat(),
+    ), 201
+
+
+@bp.post("/uploads/<upload_id>/complete")
+@api_auth
+def finish_upload(upload_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Validate and store a file sent to the bucket with ``POST /uploads``."""
+    body = request.get_json(silent=True) or {}
+    filename = body.get("filename") if isinstance(body, dict) else None
+    image = finish_direct_upload(
+        backends(), settings(), _owner(), upload_id, filename if isinstance(filename, str) else None
+    )
+    log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes, direct=True)
+    result = image_json(image)
+    result["quota"] = quota_json(backends().images.usage(_owner()))
+    return jsonify(result), 201, {"Location": result["page_url"]}
 
 
 @bp.get("/images")

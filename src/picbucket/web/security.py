@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -27,12 +29,25 @@ def _rate_limit_key() -> str:
 limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=True)
 
 # The page's own policy: everything from this origin, nothing inline, no framing.
-# connect-src also allows Google Cloud Storage for direct uploads of large files.
+# connect-src adds the bucket's origin when large files go straight to Cloud Storage.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self' https://storage.googleapis.com; font-src 'self'; object-src 'none'; "
+    "connect-src {connect}; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+GCS_ORIGIN = "https://storage.googleapis.com"
+
+
+def page_csp(config: Settings) -> str:
+    """Return the page CSP, allowing direct uploads to the bucket's origin if used."""
+    connect = "'self'"
+    if config.blob_store == "gcs":
+        # The Google client's own convention for pointing at an emulator (make run-emulated).
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").rstrip("/")
+        connect += f" {emulator or GCS_ORIGIN}"
+    return PAGE_CSP.format(connect=connect)
+
+
 # User bytes: never a document that can run anything, even if opened directly.
 MEDIA_CSP = "default-src 'none'; sandbox"
 
@@ -46,6 +61,7 @@ def init_security(app: Flask, config: Settings) -> None:
             x_proto=config.proxy_hops,
             x_host=config.proxy_hops,
         )
+    csp = page_csp(config)
     csrf.init_app(app)
     app.config["RATELIMIT_STORAGE_URI"] = config.rate_limit_storage
     limiter.init_app(app)
@@ -53,7 +69,7 @@ def init_security(app: Flask, config: Settings) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        headers.setdefault("Content-Security-Policy", csp)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
