@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from emulators import free_port
+from picbucket.dev.emulators import free_port
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Flask
 from PIL import Image
 
+from picbucket.cli import reconcile_command
 from picbucket.domain import utcnow
 from picbucket.settings import MIB, Settings
 from picbucket.web import account, api, auth, errors, gallery, health, logs, security, share
@@ -70,12 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.jinja_env.globals.update(picbucket_settings=current_settings, thumb_size=thumb_size)
     app.context_processor(lambda: {"now": utcnow()})
 
-    try:  # TEMPORARY until cli.py lands
-        from picbucket.cli import reconcile_command
-
-        app.cli.add_command(reconcile_command)
-    except ImportError:
-        pass
+    app.cli.add_command(reconcile_command)
     return app
 
 

@@ -41,6 +41,9 @@ class Settings:
     firestore_database: str = "(default)"
     # Service account that signs URLs through IAM signBlob when no key file is at hand.
     signing_service_account: str = ""
+    # A service-account JSON key used only to sign URLs (local installs, emulators).
+    # Leave empty on Cloud Run: IAM signBlob needs no key file.
+    signing_key_file: str = ""
     # How share-link image bytes reach the viewer: streamed by the app, or a redirect
     # to a short-lived signed URL (GCS only). See README "Serving share links".
     share_delivery: Literal["proxy", "signed-url"] = "proxy"

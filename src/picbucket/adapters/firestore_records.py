@@ -446,13 +446,15 @@ def _translate(
 def _check_quota(usage: Usage, image: Image, quota: Quota) -> None:
     if usage.images + 1 > quota.max_images:
         raise QuotaExceeded(
-            f"You have reached your limit of {quota.max_images} images; delete some first."
+            f"You have reached your quota of {quota.max_images} images. "
+            "Delete some images and try again."
         )
     if usage.bytes + image.bytes > quota.max_bytes:
         free = max(quota.max_bytes - usage.bytes, 0)
         raise QuotaExceeded(
-            f"This image needs {_mib(image.bytes)} but only {_mib(free)} of your "
-            f"{_mib(quota.max_bytes)} storage is free; delete some images first."
+            f"That would take you over your storage quota: this image needs "
+            f"{_mib(image.bytes)} but only {_mib(free)} of your {_mib(quota.max_bytes)} "
+            "is free. Delete some images and try again."
         )
 
 

@@ -74,22 +74,36 @@ class GcsBlobStore:
         """Build a client from the environment: the emulator if set, else ADC."""
         from google.cloud import storage
 
+        signing_credentials = None
+        if settings.signing_key_file:
+            from google.oauth2 import service_account
+
+            signing_credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                settings.signing_key_file
+            )
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
         if emulator:
             from google.auth.credentials import AnonymousCredentials
 
             # The client reads STORAGE_EMULATOR_HOST itself; it only needs to be
-            # told not to look for real credentials.
+            # told not to look for real credentials. Signed URLs (with a key file)
+            # point at the emulator, which ignores their signatures.
             client = storage.Client(
                 project=settings.gcp_project or "picbucket-emulated",
                 credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
             )
-            return cls(client, settings.gcs_bucket)
+            return cls(
+                client,
+                settings.gcs_bucket,
+                signing_credentials=signing_credentials,
+                api_access_endpoint=emulator.rstrip("/") if signing_credentials else None,
+            )
         client = storage.Client(project=settings.gcp_project or None)
         return cls(
             client,
             settings.gcs_bucket,
             signing_service_account=settings.signing_service_account,
+            signing_credentials=signing_credentials,
         )
 
     # -- BlobStore ---------------------------------------------------------------

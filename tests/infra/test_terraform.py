@@ -1,0 +1,548 @@
+"""Security and sizing properties of terraform/, read statically with python-hcl2.
+
+`terraform init` cannot reach the providers offline, so these tests read the HCL
+itself: what the bucket allows, who holds which role, how secrets reach Cloud Run, and
+whether Cloud Run's concurrency matches what gunicorn serves.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import operator
+import re
+import runpy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2.utils import SerializationOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+
+EXPECTED_FILES = {
+    "versions.tf",
+    "variables.tf",
+    "outputs.tf",
+    "apis.tf",
+    "storage.tf",
+    "firestore.tf",
+    "iam.tf",
+    "secrets.tf",
+    "run.tf",
+    "registry.tf",
+    "terraform.tfvars.example",
+}
+RUNTIME_ROLES = {
+    ("google_storage_bucket_iam_member", "roles/storage.objectAdmin"),
+    ("google_project_iam_member", "roles/datastore.user"),
+    ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
+    ("google_service_account_iam_member", "roles/iam.serviceAccountTokenCreator"),
+}
+SECRET_ENV = {"PICBUCKET_SECRET_KEY", "PICBUCKET_OIDC_CLIENT_ID", "PICBUCKET_OIDC_CLIENT_SECRET"}
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+IAM_TYPE = re.compile(r"^google_.*_iam_(member|binding|policy)$")
+
+_OPTIONS = SerializationOptions(
+    strip_string_quotes=True, explicit_blocks=False, with_comments=False
+)
+
+
+# --- Reading the configuration ---------------------------------------------------------
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    return hcl2.loads(path.read_text(), serialization_options=_OPTIONS)
+
+
+class Config:
+    """The root module of terraform/, flattened: resources, locals, variables, outputs."""
+
+    def __init__(self, directory: Path) -> None:
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.locals: dict[str, Any] = {}
+        self.variables: dict[str, dict[str, Any]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.ephemeral: dict[tuple[str, str], dict[str, Any]] = {}
+        self.terraform: list[dict[str, Any]] = []
+        self.sources: dict[str, str] = {}
+        for path in sorted(directory.glob("*.tf")):
+            self.sources[path.name] = path.read_text()
+            tree = _parse(path)
+            for block in tree.get("resource", []):
+                for rtype, named in block.items():
+                    for name, body in named.items():
+                        assert (rtype, name) not in self.resources, f"duplicate {rtype}.{name}"
+                        self.resources[rtype, name] = body
+            for block in tree.get("ephemeral", []):
+                for rtype, named in block.items():
+                    for name, body in named.items():
+                        self.ephemeral[rtype, name] = body
+            for block in tree.get("locals", []):
+                for key, value in block.items():
+                    assert key not in self.locals, f"local.{key} defined twice"
+                    self.locals[key] = value
+            for block in tree.get("variable", []):
+                self.variables.update(block)
+            for block in tree.get("output", []):
+                self.outputs.update(block)
+            self.terraform.extend(tree.get("terraform", []))
+
+    def resource(self, rtype: str, name: str) -> dict[str, Any]:
+        assert (rtype, name) in self.resources, f"missing resource {rtype}.{name}"
+        return self.resources[rtype, name]
+
+    def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
+        return {name: body for (t, name), body in self.resources.items() if t == rtype}
+
+    def default(self, name: str) -> Any:
+        return self.variables[name].get("default")
+
+
+@pytest.fixture(scope="module")
+def tf() -> Config:
+    return Config(TERRAFORM)
+
+
+def _interpolated(expr: Any) -> str:
+    """Return the expression inside ``${...}`` (or the literal as text)."""
+    text = str(expr)
+    match = re.fullmatch(r"\$\{(.*)\}", text, flags=re.DOTALL)
+    return match.group(1).strip() if match else text
+
+
+def _block(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """Return the one nested block ``name`` of a resource body."""
+    blocks = body.get(name)
+    assert isinstance(blocks, list), f"no {name} block"
+    assert len(blocks) == 1, f"expected one {name} block, found {len(blocks)}"
+    return blocks[0]
+
+
+def _walk_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _walk_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk_strings(item)
+
+
+def _expand_locals(tf: Config, expr: str) -> str:
+    """Replace ``local.x`` references by their definitions, recursively."""
+    for _ in range(10):
+        expanded = re.sub(
+            r"\blocal\.(\w+)",
+            lambda m: f"({_interpolated(tf.locals[m.group(1)])})",
+            expr,
+        )
+        if expanded == expr:
+            return expr
+        expr = expanded
+    raise AssertionError(f"locals nest too deep in {expr}")
+
+
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+
+
+def _arith(node: ast.AST) -> float:
+    if isinstance(node, ast.Expression):
+        return _arith(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_arith(node.left), _arith(node.right))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        functions = {"ceil": math.ceil, "floor": math.floor, "tostring": lambda x: x}
+        assert node.func.id in functions, f"unsupported function {node.func.id}"
+        return functions[node.func.id](*(_arith(arg) for arg in node.args))
+    raise AssertionError(f"not plain arithmetic: {ast.dump(node)}")
+
+
+def evaluate(tf: Config, expr: Any, variables: dict[str, Any] | None = None) -> float:
+    """Evaluate a numeric Terraform expression over locals and variables (defaults)."""
+    values = {name: tf.default(name) for name in tf.variables}
+    values.update(variables or {})
+    text = _expand_locals(tf, _interpolated(expr))
+    text = re.sub(r"\bvar\.(\w+)", lambda m: repr(values[m.group(1)]), text)
+    return _arith(ast.parse(text, mode="eval"))
+
+
+def container_env(tf: Config) -> dict[str, dict[str, Any]]:
+    """Map each Cloud Run env name to its block: ``value`` or ``value_source``."""
+    container = _block(
+        _block(tf.resource("google_cloud_run_v2_service", "app"), "template"), "containers"
+    )
+    env: dict[str, dict[str, Any]] = {}
+    for block in container.get("env", []):
+        env[block["name"]] = block
+    for dynamic in container.get("dynamic", []):
+        if "env" not in dynamic:
+            continue
+        spec = dynamic["env"]
+        source = re.fullmatch(r"local\.(\w+)", _interpolated(spec["for_each"]))
+        assert source, f"env for_each must be a local map, not {spec['for_each']}"
+        content = spec["content"][0]
+        assert _interpolated(content["name"]) == "env.key"
+        for key, value in tf.locals[source.group(1)].items():
+            assert key not in env, f"{key} set twice"
+            block = {k: v for k, v in content.items() if k != "name"}
+            if "value" in block:
+                assert _interpolated(block["value"]) == "env.value"
+                block["value"] = value
+            env[key] = block
+    return env
+
+
+# --- Layout ------------------------------------------------------------------------------
+
+
+def test_files_by_concern() -> None:
+    present = {p.name for p in TERRAFORM.iterdir() if p.is_file()}
+    assert present >= EXPECTED_FILES
+    assert not {p for p in present if p.endswith(".tf")} - EXPECTED_FILES, "unexpected .tf file"
+
+
+def test_providers_pinned_to_a_range(tf: Config) -> None:
+    providers = tf.terraform[0]["required_providers"][0]
+    assert {"google", "random"} <= set(providers)
+    for name, spec in providers.items():
+        assert spec["source"].startswith("hashicorp/"), name
+        assert ">=" in spec["version"], name
+        assert "<" in spec["version"].replace("<=", ""), f"{name} has no upper bound"
+    assert "<" in tf.terraform[0]["required_version"]
+
+
+def test_variables_typed_described_validated(tf: Config) -> None:
+    for name, body in tf.variables.items():
+        assert body.get("type"), f"variable {name} has no type"
+        assert len(body.get("description", "")) > 10, f"variable {name} is not described"
+    must_validate = {
+        "project_id",
+        "region",
+        "service_name",
+        "image",
+        "gunicorn_workers",
+        "gunicorn_threads",
+        "memory_mib",
+        "allowed_emails",
+        "allowed_domains",
+        "share_delivery",
+        "max_upload_mb",
+    }
+    for name in must_validate:
+        assert tf.variables[name].get("validation"), f"variable {name} is not validated"
+
+
+def test_tfvars_example_sets_only_known_non_secret_variables(tf: Config) -> None:
+    example = _parse(TERRAFORM / "terraform.tfvars.example")
+    assert set(example) <= set(tf.variables)
+    assert {"project_id", "image"} <= set(example)
+    assert not [key for key in example if re.search("secret|client|password|key", key)]
+
+
+# --- Bucket ------------------------------------------------------------------------------
+
+
+def test_bucket_is_private_and_uniform(tf: Config) -> None:
+    bucket = tf.resource("google_storage_bucket", "images")
+    assert bucket["public_access_prevention"] == "enforced"
+    assert bucket["uniform_bucket_level_access"] is True
+
+
+def test_no_public_member_except_cloud_run_invoker(tf: Config) -> None:
+    public = []
+    for (rtype, name), body in tf.resources.items():
+        if any(member in s for s in _walk_strings(body) for member in PUBLIC_MEMBERS):
+            public.append((rtype, name, body.get("role")))
+    assert public == [
+        ("google_cloud_run_v2_service_iam_member", "public_invoker", "roles/run.invoker")
+    ]
+    invoker = tf.resource("google_cloud_run_v2_service_iam_member", "public_invoker")
+    assert invoker["member"] == "allUsers"
+    assert _interpolated(invoker["name"]) == "google_cloud_run_v2_service.app.name"
+
+
+def test_no_iam_on_the_bucket_besides_the_runtime_account(tf: Config) -> None:
+    for rtype in ("google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy"):
+        assert not tf.of_type(rtype), f"{rtype} replaces or widens bucket access"
+    members = tf.of_type("google_storage_bucket_iam_member")
+    assert set(members) == {"runtime_objects"}
+
+
+def test_incoming_uploads_expire_after_a_day(tf: Config) -> None:
+    rules = tf.resource("google_storage_bucket", "images")["lifecycle_rule"]
+    incoming = [
+        rule
+        for rule in rules
+        if _block(rule, "condition").get("matches_prefix") == ["incoming/"]
+        and _block(rule, "action")["type"] == "Delete"
+    ]
+    assert len(incoming) == 1
+    assert _block(incoming[0], "condition")["age"] == 1
+
+
+def test_cors_allows_only_put_from_the_app_origin(tf: Config) -> None:
+    cors = _block(tf.resource("google_storage_bucket", "images"), "cors")
+    assert cors["method"] == ["PUT"]
+    # Every header GcsBlobStore.upload_ticket has the browser send must pass the preflight.
+    assert set(cors["response_header"]) == {
+        "Content-Type",
+        "x-goog-content-length-range",
+        "x-goog-if-generation-match",
+    }
+    origins = _expand_locals(tf, _interpolated(cors["origin"]))
+    assert "*" not in origins
+    assert "var.service_name" in origins
+    assert ".run.app" in origins
+    assert origins.startswith("(concat([(https://"), origins
+
+
+# --- Identity and secrets ----------------------------------------------------------------
+
+
+def _is_runtime_member(tf: Config, member: Any) -> bool:
+    return "google_service_account.runtime.email" in _expand_locals(tf, str(member))
+
+
+def test_runtime_account_holds_exactly_the_listed_roles(tf: Config) -> None:
+    granted = set()
+    for (rtype, name), body in tf.resources.items():
+        if not IAM_TYPE.match(rtype):
+            continue
+        members = [body.get("member", ""), *body.get("members", [])]
+        if any(_is_runtime_member(tf, m) for m in members):
+            assert rtype.endswith("_iam_member"), f"{rtype}.{name}: use additive _iam_member"
+            granted.add((rtype, body["role"]))
+    assert granted == RUNTIME_ROLES
+    assert not tf.of_type("google_project_iam_binding")
+    assert not tf.of_type("google_project_iam_policy")
+
+
+def test_runtime_grants_are_scoped_to_its_own_resources(tf: Config) -> None:
+    bucket = tf.resource("google_storage_bucket_iam_member", "runtime_objects")
+    assert _interpolated(bucket["bucket"]) == "google_storage_bucket.images.name"
+
+    secrets = tf.resource("google_secret_manager_secret_iam_member", "runtime_secrets")
+    assert _interpolated(secrets["for_each"]) == "google_secret_manager_secret.app"
+    assert _interpolated(secrets["secret_id"]) == "each.value.id"
+
+    signer = tf.resource("google_service_account_iam_member", "runtime_signs_as_itself")
+    assert _interpolated(signer["service_account_id"]) == "google_service_account.runtime.name"
+
+    firestore = tf.resource("google_project_iam_member", "runtime_firestore")
+    assert _interpolated(firestore["project"]) == "var.project_id"
+
+
+def test_service_runs_as_the_runtime_account(tf: Config) -> None:
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    assert _interpolated(template["service_account"]) == "google_service_account.runtime.email"
+    env = container_env(tf)
+    assert _interpolated(env["PICBUCKET_SIGNING_SERVICE_ACCOUNT"]["value"]) == (
+        "google_service_account.runtime.email"
+    )
+
+
+def test_every_secret_reaches_cloud_run_as_a_secret_ref(tf: Config) -> None:
+    env = container_env(tf)
+    assert set(tf.locals["secret_env"]) == SECRET_ENV
+    for name in SECRET_ENV:
+        assert "value" not in env[name], f"{name} is a plain value"
+        ref = _block(_block(env[name], "value_source"), "secret_key_ref")
+        assert _interpolated(ref["secret"]) == "google_secret_manager_secret.app[env.key].secret_id"
+        assert ref["version"] == "latest"
+    plain = {name for name, block in env.items() if "value" in block}
+    assert not [n for n in plain if re.search("SECRET|PASSWORD|CLIENT_ID|TOKEN", n)]
+
+
+def test_secret_values_never_pass_through_state_or_variables(tf: Config) -> None:
+    secrets = tf.resource("google_secret_manager_secret", "app")
+    assert _interpolated(secrets["for_each"]) == "local.secret_env"
+    assert _block(_block(secrets, "replication"), "auto") == {}
+    versions = tf.of_type("google_secret_manager_secret_version")
+    # Only the generated session key gets a version from Terraform, sent write-only.
+    assert set(versions) == {"secret_key"}
+    version = versions["secret_key"]
+    assert "secret_data" not in version
+    assert _interpolated(version["secret_data_wo"]) == (
+        "ephemeral.random_password.secret_key.result"
+    )
+    assert _interpolated(version["secret"]) == (
+        'google_secret_manager_secret.app["PICBUCKET_SECRET_KEY"].id'
+    )
+    assert tf.ephemeral["random_password", "secret_key"]["length"] >= 32
+    assert not [name for name in tf.variables if re.search("secret_value|client_secret", name)]
+
+
+# --- Cloud Run -----------------------------------------------------------------------------
+
+
+def test_production_environment(tf: Config) -> None:
+    env = container_env(tf)
+    expected = {
+        "PICBUCKET_ENV": "production",
+        "PICBUCKET_BLOB_STORE": "gcs",
+        "PICBUCKET_RECORD_STORE": "firestore",
+        "PICBUCKET_PROXY_HOPS": "1",
+    }
+    for name, value in expected.items():
+        assert env[name]["value"] == value, name
+    assert _interpolated(env["PICBUCKET_GCS_BUCKET"]["value"]) == (
+        "google_storage_bucket.images.name"
+    )
+    for name in (
+        "PICBUCKET_GCP_PROJECT",
+        "PICBUCKET_FIRESTORE_DATABASE",
+        "PICBUCKET_SHARE_DELIVERY",
+        "PICBUCKET_OIDC_ISSUER",
+        "PICBUCKET_ALLOWED_EMAILS",
+        "PICBUCKET_ALLOWED_DOMAINS",
+        "PICBUCKET_MAX_UPLOAD_MB",
+        "PICBUCKET_MAX_PIXELS",
+        "PICBUCKET_LOG_LEVEL",
+    ):
+        assert name in env, name
+    # Settings.from_env() reads no other PICBUCKET_ names than these and the workers.
+    assert not [n for n in env if not n.startswith("PICBUCKET_")]
+
+
+@pytest.mark.parametrize(("workers", "threads"), [(None, None), (1, 8), (2, 4), (3, 5)])
+def test_concurrency_is_workers_times_threads(
+    tf: Config, workers: int | None, threads: int | None
+) -> None:
+    values = {}
+    if workers is not None:
+        values = {"gunicorn_workers": workers, "gunicorn_threads": threads}
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    env = container_env(tf)
+    concurrency = evaluate(tf, template["max_instance_request_concurrency"], values)
+    env_workers = evaluate(tf, env["PICBUCKET_WORKERS"]["value"], values)
+    env_threads = evaluate(tf, env["PICBUCKET_THREADS"]["value"], values)
+    assert concurrency == env_workers * env_threads
+
+
+def test_terraform_defaults_match_gunicorn_defaults(
+    tf: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PICBUCKET_WORKERS", "PICBUCKET_THREADS", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    assert evaluate(tf, template["max_instance_request_concurrency"]) == conf["concurrency"]()
+    container = _block(template, "containers")
+    assert _block(container, "ports")["container_port"] == 8080
+    assert conf["bind"].endswith(":8080")
+
+
+def test_probes_use_the_health_endpoints(tf: Config) -> None:
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    container = _block(template, "containers")
+    startup = _block(container, "startup_probe")
+    liveness = _block(container, "liveness_probe")
+    assert _block(startup, "http_get")["path"] == "/readyz"
+    assert _block(liveness, "http_get")["path"] == "/healthz"
+    # Startup may take a cold start plus IAM propagation, but no longer than Cloud Run allows.
+    assert startup["period_seconds"] * startup["failure_threshold"] <= 240
+
+
+def test_scales_to_zero_with_cpu_only_during_requests(tf: Config) -> None:
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    scaling = _block(template, "scaling")
+    assert tf.default(_interpolated(scaling["min_instance_count"]).removeprefix("var.")) == 0
+    resources = _block(_block(template, "containers"), "resources")
+    assert resources["cpu_idle"] is True
+    assert resources["startup_cpu_boost"] is True
+
+
+def test_memory_covers_concurrent_decodes_at_the_pixel_limit(tf: Config) -> None:
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    limits = _block(_block(template, "containers"), "resources")["limits"]
+    assert limits["memory"] == "${var.memory_mib}Mi"
+    memory_mib = tf.default("memory_mib")
+    concurrency = evaluate(tf, template["max_instance_request_concurrency"])
+    # A decoded image is 4 bytes a pixel; orientation and re-encoding hold a second copy.
+    per_request_mib = tf.default("max_pixels") * 4 * 2 / 2**20
+    assert memory_mib >= 256 + concurrency * per_request_mib
+    assert evaluate(tf, "local.min_memory_mib") <= memory_mib
+    preconditions = tf.resource("google_cloud_run_v2_service", "app")["lifecycle"][0][
+        "precondition"
+    ]
+    assert any("local.min_memory_mib" in str(p["condition"]) for p in preconditions)
+
+
+def test_allow_list_is_required(tf: Config) -> None:
+    preconditions = tf.resource("google_cloud_run_v2_service", "app")["lifecycle"][0][
+        "precondition"
+    ]
+    conditions = " ".join(str(p["condition"]) for p in preconditions)
+    assert "var.allowed_emails" in conditions
+    assert "var.allowed_domains" in conditions
+
+
+def test_deletion_protection_on_by_default(tf: Config) -> None:
+    assert tf.default("deletion_protection") is True
+    service = tf.resource("google_cloud_run_v2_service", "app")
+    assert _interpolated(service["deletion_protection"]) == "var.deletion_protection"
+    database = tf.resource("google_firestore_database", "main")
+    assert "var.deletion_protection" in database["delete_protection_state"]
+    bucket = tf.resource("google_storage_bucket", "images")
+    assert _interpolated(bucket["force_destroy"]) == "!var.deletion_protection"
+
+
+# --- Firestore, registry, outputs --------------------------------------------------------
+
+
+def test_firestore_native_with_indexes_from_the_shared_json(tf: Config) -> None:
+    database = tf.resource("google_firestore_database", "main")
+    assert database["type"] == "FIRESTORE_NATIVE"
+    assert "jsondecode(file(" in tf.sources["firestore.tf"]
+    assert '"${path.module}/../firestore.indexes.json"' in tf.sources["firestore.tf"]
+    index = tf.resource("google_firestore_index", "composite")
+    assert _interpolated(index["for_each"]) == "local.firestore_indexes"
+    assert _interpolated(index["database"]) == "google_firestore_database.main.name"
+
+
+def test_firestore_index_file_is_valid_and_keys_are_unique() -> None:
+    config = json.loads((ROOT / "firestore.indexes.json").read_text())
+    keys = []
+    for index in config["indexes"]:
+        assert index["queryScope"] in ("COLLECTION", "COLLECTION_GROUP")
+        assert len(index["fields"]) >= 2, "a composite index has two fields or more"
+        for field in index["fields"]:
+            assert field.get("order") in ("ASCENDING", "DESCENDING") or field.get("arrayConfig")
+        # The same key firestore.tf builds; Terraform fails on duplicates.
+        parts = [index["collectionGroup"], index["queryScope"]]
+        parts += [
+            f"{f['fieldPath']}:{f.get('order', f.get('arrayConfig'))}" for f in index["fields"]
+        ]
+        keys.append(" ".join(parts))
+    assert len(keys) == len(set(keys))
+    overrides = [(o["collectionGroup"], o["fieldPath"]) for o in config.get("fieldOverrides", [])]
+    assert len(overrides) == len(set(overrides))
+
+
+def test_registry_is_docker_with_cleanup(tf: Config) -> None:
+    registry = tf.resource("google_artifact_registry_repository", "images")
+    assert registry["format"] == "DOCKER"
+    actions = {policy["action"] for policy in registry["cleanup_policies"]}
+    assert actions == {"KEEP", "DELETE"}
+
+
+def test_outputs_name_the_url_bucket_and_redirect_uri(tf: Config) -> None:
+    outputs = tf.outputs
+    assert _interpolated(outputs["service_url"]["value"]) == "local.service_url"
+    assert outputs["oauth_redirect_uri"]["value"] == "${local.service_url}/auth/callback"
+    assert _interpolated(outputs["bucket_name"]["value"]) == "google_storage_bucket.images.name"
+    for name, body in outputs.items():
+        assert body.get("description"), f"output {name} is not described"

@@ -1,0 +1,195 @@
+"""The BlobStore contract, run against every adapter: local disk and Cloud Storage.
+
+Cloud Storage runs against gcp-storage-emulator through the real client library.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from picbucket.domain import Conflict, NotFound
+from picbucket.ports import BlobStore
+from picbucket.settings import Settings
+
+
+def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> BlobStore:
+    """Build a fresh, empty blob store of ``kind``."""
+    if kind == "local":
+        from picbucket.adapters.local_blobs import LocalBlobStore
+
+        return LocalBlobStore(tmp_path / "blobs")
+    from picbucket.adapters.gcs_blobs import GcsBlobStore
+
+    bucket = request.getfixturevalue("gcs_bucket")
+    return GcsBlobStore.from_settings(
+        Settings(blob_store="gcs", gcs_bucket=bucket, gcp_project="pb-test")
+    )
+
+
+@pytest.fixture(params=["local", pytest.param("gcs", marks=pytest.mark.gcp)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """Yield each BlobStore adapter, empty."""
+    return make_store(request.param, tmp_path, request)
+
+
+def put(store: BlobStore, key: str, data: bytes) -> None:
+    store.put(key, io.BytesIO(data), content_type="image/png")
+
+
+def read(store: BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes:
+    with store.open(key, start=start, end=end) as stream:
+        return stream.read()
+
+
+class _OneWay(io.RawIOBase):
+    """A stream that cannot seek, like a request body read straight off the socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self._chunks: Iterator[bytes] = iter(
+            [data[i : i + 1000] for i in range(0, len(data), 1000)]
+        )
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        if not self._pending:
+            self._pending = next(self._chunks, b"")
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def test_put_then_open_returns_the_same_bytes(store: BlobStore) -> None:
+    data = os.urandom(300_000)
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    info = store.put("users/u1/i1/original.png", io.BytesIO(data), content_type="image/png")
+    assert info.key == "users/u1/i1/original.png"
+    assert info.size == len(data)
+    assert before < info.updated < datetime.now(UTC) + timedelta(minutes=5)
+    assert read(store, "users/u1/i1/original.png") == data
+
+
+def test_put_streams_a_blob_larger_than_one_upload_chunk(store: BlobStore) -> None:
+    # 9 MiB: past the 8 MiB chunk, so Cloud Storage takes the resumable path.
+    data = os.urandom(9 * 1024 * 1024 + 123)
+    info = store.put("users/u1/big/original.png", io.BytesIO(data), content_type="image/png")
+    assert info.size == len(data)
+    with store.open("users/u1/big/original.png") as stream:
+        first = stream.read(1024 * 1024)
+        rest = stream.read()
+    assert first + rest == data
+
+
+def test_put_accepts_a_stream_that_cannot_seek(store: BlobStore) -> None:
+    data = os.urandom(10_000)
+    info = store.put(
+        "users/u1/i2/original.png",
+        io.BufferedReader(_OneWay(data)),  # type: ignore[arg-type]
+        content_type="image/png",
+    )
+    assert info.size == len(data)
+    assert read(store, "users/u1/i2/original.png") == data
+
+
+def test_put_is_create_only(store: BlobStore, request: pytest.FixtureRequest) -> None:
+    if "gcs" in request.node.callspec.id:
+        # gcp-storage-emulator ignores ifGenerationMatch (real Cloud Storage answers
+        # 412); test_gcs_focused.py proves the precondition is sent and a 412 mapped.
+        request.applymarker(
+            pytest.mark.xfail(reason="emulator ignores ifGenerationMatch", strict=True)
+        )
+    put(store, "users/u1/i1/original.png", b"first")
+    with pytest.raises(Conflict):
+        put(store, "users/u1/i1/original.png", b"second, different")
+    assert read(store, "users/u1/i1/original.png") == b"first"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (0, 0, slice(0, 1)),
+        (10, 19, slice(10, 20)),
+        (4000, None, slice(4000, None)),
+        (4090, 10_000, slice(4090, None)),  # an end past the blob is clamped
+        (0, None, slice(0, None)),
+    ],
+)
+def test_open_serves_byte_ranges(
+    store: BlobStore, start: int, end: int | None, expected: slice
+) -> None:
+    data = os.urandom(4096)
+    put(store, "users/u1/i1/original.png", data)
+    assert read(store, "users/u1/i1/original.png", start, end) == data[expected]
+
+
+def test_open_reads_in_small_pieces(store: BlobStore) -> None:
+    data = os.urandom(50_000)
+    put(store, "users/u1/i1/original.png", data)
+    pieces = []
+    with store.open("users/u1/i1/original.png", start=100, end=40_099) as stream:
+        while piece := stream.read(4096):
+            assert len(piece) <= 4096
+            pieces.append(piece)
+    assert b"".join(pieces) == data[100:40_100]
+
+
+def test_open_missing_raises_not_found(store: BlobStore) -> None:
+    with pytest.raises(NotFound):
+        store.open("users/u1/nope/original.png")
+
+
+def test_delete_removes_and_is_idempotent(store: BlobStore) -> None:
+    put(store, "users/u1/i1/original.png", b"bytes")
+    store.delete("users/u1/i1/original.png")
+    with pytest.raises(NotFound):
+        store.open("users/u1/i1/original.png")
+    store.delete("users/u1/i1/original.png")
+    store.delete("users/u1/never/original.png")
+
+
+def test_delete_then_put_same_key_works(store: BlobStore) -> None:
+    put(store, "users/u1/i1/thumb.webp", b"one")
+    store.delete("users/u1/i1/thumb.webp")
+    put(store, "users/u1/i1/thumb.webp", b"two")
+    assert read(store, "users/u1/i1/thumb.webp") == b"two"
+
+
+def test_scan_lists_only_the_prefix_in_key_order(store: BlobStore) -> None:
+    keys = [
+        "users/a/i2/thumb.webp",
+        "users/a/i1/original.png",
+        "users/a/i1/thumb.webp",
+        "users/ab/i9/original.png",
+        "users/b/i3/original.png",
+        "incoming/a/up1",
+    ]
+    for n, key in enumerate(keys):
+        put(store, key, b"x" * (n + 1))
+    found = list(store.scan("users/a/"))
+    assert [info.key for info in found] == [
+        "users/a/i1/original.png",
+        "users/a/i1/thumb.webp",
+        "users/a/i2/thumb.webp",
+    ]
+    assert [info.size for info in found] == [2, 3, 1]
+    assert all(info.updated.tzinfo is not None for info in found)
+    assert [info.key for info in store.scan("incoming/")] == ["incoming/a/up1"]
+    assert len(list(store.scan("users/"))) == 5
+    assert list(store.scan("nothing/")) == []
+
+
+def test_urls_are_absent_or_strings(store: BlobStore) -> None:
+    put(store, "users/u1/i1/original.png", b"x")
+    url = store.download_url("users/u1/i1/original.png", timedelta(minutes=5))
+    assert url is None or url.startswith("http")
+    ticket = store.upload_ticket("incoming/u1/up1", "image/png", 1000, timedelta(minutes=5))
+    assert ticket is None or ticket.method == "PUT"

@@ -1,0 +1,452 @@
+"""The record repositories' contract, run against SQLite and Firestore (emulator)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from picbucket.cursors import encode_cursor
+from picbucket.domain import (
+    ApiToken,
+    Image,
+    ImageStatus,
+    InvalidCursor,
+    NotFound,
+    Quota,
+    QuotaExceeded,
+    Share,
+    Usage,
+    User,
+    Variant,
+    hash_secret,
+    new_id,
+    new_secret,
+    user_id_for,
+    utcnow,
+)
+from picbucket.ports import ImageRepository, ShareRepository, TokenRepository, UserRepository
+from picbucket.settings import Settings
+
+BIG = Quota(max_bytes=10**12, max_images=10**6)
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Records:
+    """The four repositories of one adapter, as the services see them."""
+
+    users: UserRepository
+    images: ImageRepository
+    shares: ShareRepository
+    tokens: TokenRepository
+
+
+def open_records(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """Build a fresh, empty record store of ``kind`` (has .users/.images/... and .close)."""
+    if kind == "sqlite":
+        from picbucket.adapters.sqlite_records import SqliteRecords
+
+        return SqliteRecords(tmp_path / "picbucket.sqlite3")
+    from picbucket.adapters.firestore_records import FirestoreRecords
+
+    project = request.getfixturevalue("firestore_project")
+    return FirestoreRecords.from_settings(Settings(record_store="firestore", gcp_project=project))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.gcp)])
+def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Records]:
+    """Yield each adapter's repositories over an empty database."""
+    store = open_records(request.param, tmp_path, request)
+    try:
+        yield Records(store.users, store.images, store.shares, store.tokens)
+    finally:
+        store.close()
+
+
+def make_user(records: Records, subject: str = "") -> User:
+    subject = subject or new_id()
+    return records.users.upsert(
+        User(
+            id=user_id_for("https://idp.example", subject),
+            issuer="https://idp.example",
+            subject=subject,
+            email=f"{subject}@example.com",
+            name=subject.title(),
+            created=utcnow(),
+        )
+    )
+
+
+def make_image(
+    owner: User,
+    *,
+    created: datetime | None = None,
+    size: int = 1000,
+    status: ImageStatus = ImageStatus.READY,
+    image_id: str | None = None,
+) -> Image:
+    image_id = image_id or new_id()
+    base = f"users/{owner.id}/{image_id}"
+    return Image(
+        id=image_id,
+        owner_id=owner.id,
+        title=f"photo {image_id[:4]}",
+        width=640,
+        height=480,
+        original=Variant(f"{base}/original.png", "image/png", size - 100, "a" * 64),
+        thumbnail=Variant(f"{base}/thumb.webp", "image/webp", 100, "b" * 64),
+        created=created or utcnow(),
+        status=status,
+    )
+
+
+# -- users ---------------------------------------------------------------------
+
+
+def test_user_upsert_creates_then_refreshes_profile(records: Records) -> None:
+    assert records.users.get("nobody") is None
+    user = make_user(records, "alice")
+    assert user.usage == Usage()
+    assert records.users.get(user.id) == user
+
+    again = records.users.upsert(
+        replace(user, email="new@example.com", name="Alice B", session_epoch="other-epoch")
+    )
+    assert again.email == "new@example.com"
+    assert again.name == "Alice B"
+    # Signing in again must not end the user's other sessions, nor reset history.
+    assert again.session_epoch == user.session_epoch
+    assert again.created == user.created
+    assert records.users.get(user.id) == again
+
+
+def test_session_epoch_is_replaced(records: Records) -> None:
+    user = make_user(records)
+    records.users.set_session_epoch(user.id, "epoch-2")
+    stored = records.users.get(user.id)
+    assert stored is not None
+    assert stored.session_epoch == "epoch-2"
+
+
+def test_upsert_keeps_usage(records: Records) -> None:
+    user = make_user(records)
+    records.images.add(make_image(user, size=5000), BIG)
+    assert records.users.upsert(user).usage == Usage(bytes=5000, images=1)
+
+
+# -- images --------------------------------------------------------------------
+
+
+def test_image_add_get_roundtrip_and_usage(records: Records) -> None:
+    user = make_user(records)
+    image = make_image(user, size=1234, status=ImageStatus.PENDING)
+    records.images.add(image, BIG)
+    assert records.images.get(user.id, image.id) == image
+    assert records.images.usage(user.id) == Usage(bytes=1234, images=1)
+    stored_user = records.users.get(user.id)
+    assert stored_user is not None
+    assert stored_user.usage == Usage(bytes=1234, images=1)
+
+
+def test_page_is_newest_first_and_cursor_visits_each_image_once(records: Records) -> None:
+    user = make_user(records)
+    images = []
+    for n in range(25):
+        # Groups of three share one timestamp: the id must break the tie.
+        images.append(make_image(user, created=T0 + timedelta(seconds=n // 3)))
+    for image in images:
+        records.images.add(image, BIG)
+    expected = sorted(images, key=lambda i: (i.created, i.id), reverse=True)
+
+    seen: list[Image] = []
+    cursor: str | None = None
+    sizes = []
+    while True:
+        page = records.images.page(user.id, cursor, 7)
+        sizes.append(len(page.items))
+        seen.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sizes == [7, 7, 7, 4]
+    assert [i.id for i in seen] == [i.id for i in expected]
+    assert seen == expected
+
+
+def test_page_exact_multiple_has_no_empty_last_page(records: Records) -> None:
+    user = make_user(records)
+    for n in range(6):
+        records.images.add(make_image(user, created=T0 + timedelta(minutes=n)), BIG)
+    first = records.images.page(user.id, None, 3)
+    assert first.next_cursor is not None
+    second = records.images.page(user.id, first.next_cursor, 3)
+    assert len(second.items) == 3
+    assert second.next_cursor is None
+
+
+def test_page_lists_only_ready_images(records: Records) -> None:
+    user = make_user(records)
+    ready = make_image(user)
+    records.images.add(ready, BIG)
+    records.images.add(make_image(user, status=ImageStatus.PENDING), BIG)
+    records.images.add(make_image(user, status=ImageStatus.DELETING), BIG)
+    assert records.images.page(user.id, None, 10).items == [ready]
+
+
+def test_images_are_owner_scoped(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    for n in range(5):
+        records.images.add(make_image(alice, created=T0 + timedelta(seconds=n)), BIG)
+    mine = make_image(bob, created=T0 - timedelta(days=1))
+    records.images.add(mine, BIG)
+    alices = records.images.page(alice.id, None, 100).items
+    assert len(alices) == 5
+    assert records.images.page(bob.id, None, 100).items == [mine]
+    # A cursor taken from Alice's listing still only pages through Bob's images.
+    cursor = encode_cursor(alices[0].created, alices[0].id)
+    assert records.images.page(bob.id, cursor, 100).items == [mine]
+    assert records.images.get(bob.id, alices[0].id) is None
+    assert records.images.get(alice.id, mine.id) is None
+    records.images.remove(bob.id, alices[0].id)  # not Bob's: nothing happens
+    assert records.images.get(alice.id, alices[0].id) is not None
+    assert records.images.usage(bob.id) == Usage(bytes=1000, images=1)
+
+
+def test_page_refuses_a_tampered_cursor(records: Records) -> None:
+    user = make_user(records)
+    with pytest.raises(InvalidCursor):
+        records.images.page(user.id, "not-a-cursor!", 10)
+
+
+def test_update_saves_title_and_status(records: Records) -> None:
+    user = make_user(records)
+    image = make_image(user, status=ImageStatus.PENDING)
+    records.images.add(image, BIG)
+    records.images.update(image.with_title("Sunset").with_status(ImageStatus.READY))
+    stored = records.images.get(user.id, image.id)
+    assert stored == image.with_title("Sunset").with_status(ImageStatus.READY)
+    with pytest.raises(NotFound):
+        records.images.update(make_image(user))
+
+
+def test_remove_refunds_usage_and_tolerates_missing(records: Records) -> None:
+    user = make_user(records)
+    keep, drop = make_image(user, size=3000), make_image(user, size=2000)
+    records.images.add(keep, BIG)
+    records.images.add(drop, BIG)
+    records.images.remove(user.id, drop.id)
+    assert records.images.get(user.id, drop.id) is None
+    assert records.images.usage(user.id) == Usage(bytes=3000, images=1)
+    records.images.remove(user.id, drop.id)  # twice: no double refund
+    records.images.remove(user.id, "never-existed")
+    assert records.images.usage(user.id) == Usage(bytes=3000, images=1)
+
+
+@pytest.mark.parametrize(
+    ("quota", "size"),
+    [
+        (Quota(max_bytes=5000, max_images=100), 2001),  # bytes would pass the limit
+        (Quota(max_bytes=10**9, max_images=2), 10),  # image count would pass it
+    ],
+)
+def test_quota_exceeded_raises_and_changes_nothing(
+    records: Records, quota: Quota, size: int
+) -> None:
+    user = make_user(records)
+    records.images.add(make_image(user, size=1500), quota)
+    records.images.add(make_image(user, size=1500), quota)
+    before = records.images.usage(user.id)
+    over = make_image(user, size=size)
+    with pytest.raises(QuotaExceeded) as info:
+        records.images.add(over, quota)
+    assert info.value.message
+    assert records.images.get(user.id, over.id) is None
+    assert records.images.usage(user.id) == before
+
+
+def test_quota_allows_exactly_the_last_byte(records: Records) -> None:
+    user = make_user(records)
+    quota = Quota(max_bytes=3000, max_images=2)
+    records.images.add(make_image(user, size=1000), quota)
+    records.images.add(make_image(user, size=2000), quota)
+    assert records.images.usage(user.id) == Usage(bytes=3000, images=2)
+
+
+def test_unfinished_finds_old_pending_and_deleting_of_every_owner(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    old, new = T0, T0 + timedelta(hours=2)
+    pending = make_image(alice, created=old, status=ImageStatus.PENDING)
+    deleting = make_image(bob, created=old, status=ImageStatus.DELETING)
+    for image in (
+        pending,
+        deleting,
+        make_image(alice, created=old, status=ImageStatus.READY),
+        make_image(bob, created=new, status=ImageStatus.PENDING),
+    ):
+        records.images.add(image, BIG)
+    found = {i.id: i for i in records.images.unfinished(T0 + timedelta(hours=1))}
+    assert found == {pending.id: pending, deleting.id: deleting}
+
+
+def test_existing_reports_which_pairs_have_records(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    a1 = make_image(alice, status=ImageStatus.PENDING)
+    b1 = make_image(bob)
+    records.images.add(a1, BIG)
+    records.images.add(b1, BIG)
+    asked = [
+        (alice.id, a1.id),
+        (bob.id, b1.id),
+        (bob.id, a1.id),
+        (alice.id, "gone"),
+        (alice.id, a1.id),
+    ]
+    assert records.images.existing(asked) == {(alice.id, a1.id), (bob.id, b1.id)}
+    assert records.images.existing([]) == set()
+
+
+def test_two_uploads_racing_for_the_last_bytes_one_wins(records: Records) -> None:
+    quota = Quota(max_bytes=1500, max_images=100)
+    for _round in range(3):
+        user = make_user(records)
+        contenders = [make_image(user, size=1000), make_image(user, size=1000)]
+        barrier = threading.Barrier(len(contenders))
+        outcomes: list[str] = []
+
+        def upload(image: Image, barrier: threading.Barrier, outcomes: list[str]) -> None:
+            barrier.wait()  # both threads call add() at the same moment
+            try:
+                records.images.add(image, quota)
+            except QuotaExceeded:
+                outcomes.append("refused")
+            else:
+                outcomes.append("stored")
+
+        threads = [
+            threading.Thread(target=upload, args=(image, barrier, outcomes)) for image in contenders
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(outcomes) == ["refused", "stored"]
+        assert records.images.usage(user.id) == Usage(bytes=1000, images=1)
+        stored = [records.images.get(user.id, image.id) for image in contenders]
+        assert sum(image is not None for image in stored) == 1
+
+
+# -- shares --------------------------------------------------------------------
+
+
+def make_share(owner: User, image_id: str, created: datetime, **kw: Any) -> tuple[Share, str]:
+    token = new_secret("s_")
+    share = Share(
+        id=new_id(),
+        owner_id=owner.id,
+        image_id=image_id,
+        token_hash=hash_secret(token),
+        created=created,
+        **kw,
+    )
+    return share, token
+
+
+def test_share_add_and_find_by_token_hash(records: Records) -> None:
+    user = make_user(records)
+    share, token = make_share(user, "img1", T0, expires=T0 + timedelta(days=7))
+    records.shares.add(share)
+    assert records.shares.by_token_hash(hash_secret(token)) == share
+    assert records.shares.by_token_hash(hash_secret("s_guess")) is None
+    assert records.shares.get(user.id, share.id) == share
+
+
+def test_shares_for_owner_newest_first_and_filtered_by_image(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    a1, _ = make_share(alice, "img1", T0)
+    a2, _ = make_share(alice, "img2", T0 + timedelta(minutes=1))
+    a3, _ = make_share(alice, "img1", T0 + timedelta(minutes=2))
+    b1, _ = make_share(bob, "img1", T0 + timedelta(minutes=3))
+    for share in (a1, a2, a3, b1):
+        records.shares.add(share)
+    assert records.shares.for_owner(alice.id) == [a3, a2, a1]
+    assert records.shares.for_owner(alice.id, "img1") == [a3, a1]
+    assert records.shares.for_owner(bob.id) == [b1]
+    assert records.shares.for_owner(bob.id, "img2") == []
+
+
+def test_share_revoke_is_owner_scoped(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    share, _ = make_share(alice, "img1", T0)
+    records.shares.add(share)
+    assert records.shares.get(bob.id, share.id) is None
+    assert records.shares.revoke(bob.id, share.id, T0 + timedelta(hours=1)) is False
+    assert records.shares.get(alice.id, share.id) == share
+
+    assert records.shares.revoke(alice.id, share.id, T0 + timedelta(hours=1)) is True
+    assert records.shares.revoke(alice.id, share.id, T0 + timedelta(hours=2)) is True
+    revoked = records.shares.get(alice.id, share.id)
+    assert revoked is not None
+    assert revoked.revoked == T0 + timedelta(hours=1)  # the first revocation stands
+    assert not revoked.is_live(T0 + timedelta(hours=3))
+    assert records.shares.revoke(alice.id, "no-such-share", T0) is False
+
+
+def test_remove_for_image_drops_only_that_images_shares(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    gone1, _ = make_share(alice, "img1", T0)
+    gone2, _ = make_share(alice, "img1", T0 + timedelta(minutes=1))
+    kept, _ = make_share(alice, "img2", T0)
+    other, _ = make_share(bob, "img1", T0)
+    for share in (gone1, gone2, kept, other):
+        records.shares.add(share)
+    records.shares.remove_for_image(alice.id, "img1")
+    assert records.shares.for_owner(alice.id) == [kept]
+    assert records.shares.for_owner(bob.id) == [other]
+    assert records.shares.by_token_hash(gone1.token_hash) is None
+    records.shares.remove_for_image(alice.id, "img1")
+
+
+# -- tokens --------------------------------------------------------------------
+
+
+def make_token(owner: User, name: str, created: datetime) -> ApiToken:
+    return ApiToken(
+        id=new_id(),
+        owner_id=owner.id,
+        name=name,
+        token_hash=hash_secret(new_secret("pb_")),
+        created=created,
+    )
+
+
+def test_tokens_add_find_list_touch_and_revoke(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    sharex = make_token(alice, "ShareX", T0)
+    curl = make_token(alice, "curl", T0 + timedelta(minutes=1))
+    bobs = make_token(bob, "bob's", T0)
+    for token in (sharex, curl, bobs):
+        records.tokens.add(token)
+
+    assert records.tokens.by_hash(sharex.token_hash) == sharex
+    assert records.tokens.by_hash(hash_secret("pb_guess")) is None
+    assert records.tokens.for_owner(alice.id) == [curl, sharex]
+    assert records.tokens.for_owner(bob.id) == [bobs]
+
+    used = T0 + timedelta(days=1)
+    records.tokens.touch(sharex.id, used)
+    assert records.tokens.by_hash(sharex.token_hash) == replace(sharex, last_used=used)
+
+    assert records.tokens.revoke(bob.id, sharex.id) is False
+    assert records.tokens.by_hash(sharex.token_hash) is not None
+    assert records.tokens.revoke(alice.id, sharex.id) is True
+    assert records.tokens.by_hash(sharex.token_hash) is None
+    assert records.tokens.revoke(alice.id, sharex.id) is False
+    assert records.tokens.for_owner(alice.id) == [curl]
+    records.tokens.touch(sharex.id, used)  # a revoked token: no error, no resurrection
+    assert records.tokens.by_hash(sharex.token_hash) is None
