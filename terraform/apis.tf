@@ -1,5 +1,5 @@
 # APIs the deployment uses. serviceusage and cloudresourcemanager must already be on
-# before Terraform can enable anything (docs/deploy.md, step 2).
+# before Terraform can enable anything (README "Deploy to Google Cloud", step 2).
 locals {
   apis = toset([
     "artifactregistry.googleapis.com",

@@ -1,4 +1,4 @@
-# Docker repository the image is pushed to (docs/deploy.md, step 4; CI pushes here too).
+# Docker repository the image is pushed to (README "Deploy to Google Cloud", step 4; CI pushes here too).
 resource "google_artifact_registry_repository" "images" {
   #checkov:skip=CKV_GCP_84:Google-managed encryption is enough for a public-source app image; a CMEK adds a KMS key and its cost for no confidentiality gain.
   location      = var.region

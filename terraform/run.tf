@@ -142,7 +142,7 @@ resource "google_cloud_run_v2_service" "app" {
 
   # The first revision must be able to read its secrets, bucket and database, or its
   # startup probe fails. Secret values for the OAuth client are added by hand before the
-  # first full apply (docs/deploy.md).
+  # first full apply (README "Deploy to Google Cloud").
   depends_on = [
     google_project_service.enabled,
     google_storage_bucket_iam_member.runtime_objects,

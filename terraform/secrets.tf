@@ -6,7 +6,7 @@
 #   var.secret_key_version to rotate it (signs everyone out).
 # - The OAuth client id and secret come from Google Cloud Console. Terraform creates
 #   only the empty secrets; you add the values with `gcloud secrets versions add`
-#   (docs/deploy.md), so they never pass through tfvars, the state or CI logs.
+#   (README "Deploy to Google Cloud"), so they never pass through tfvars, the state or CI logs.
 locals {
   secret_env = {
     PICBUCKET_SECRET_KEY         = "${var.service_name}-secret-key"

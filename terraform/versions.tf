@@ -16,7 +16,7 @@ terraform {
     }
   }
 
-  # State lives in a private, versioned bucket created once by hand (docs/deploy.md):
+  # State lives in a private, versioned bucket created once by hand (README "Deploy to Google Cloud"):
   #   terraform init -backend-config="bucket=<project-id>-tfstate"
   # The state holds resource names and the service configuration (never a secret value),
   # and CI must share it to deploy.

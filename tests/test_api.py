@@ -146,3 +146,14 @@ def test_sharex_file_uploads_and_returns_a_public_link(
     )
     assert sent.status_code == 201
     assert sent.json["share"]["share_image_url"]
+
+
+def test_direct_upload_needs_cloud_storage_on_local_disk(alice: FlaskClient) -> None:
+    response = alice.post(
+        "/api/v1/uploads",
+        json={"size": 40 * 1024 * 1024, "content_type": "image/jpeg"},
+        headers={"X-CSRFToken": csrf_token(alice)},
+    )
+    # Local disk, and the emulated bucket without a signing key, cannot take direct uploads.
+    assert response.status_code == 400
+    assert "needs Cloud Storage with URL signing" in response.json["error"]["message"]

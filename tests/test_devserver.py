@@ -15,9 +15,11 @@ import requests
 from picbucket.dev.emulators import free_port
 
 
-@pytest.fixture
-def devserver(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=["local", "emulated"])
+def devserver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run `make run` (or `make run-emulated`) on free ports until the test ends."""
     port, idp_port = free_port(), free_port()
+    extra = ["--emulated"] if request.param == "emulated" else []
     process = subprocess.Popen(
         [
             sys.executable,
@@ -29,13 +31,14 @@ def devserver(tmp_path: Path) -> Iterator[str]:
             str(idp_port),
             "--data-dir",
             str(tmp_path),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # the Firestore emulator is a JVM
         while time.monotonic() < deadline:
             try:
                 if requests.get(f"{base}/healthz", timeout=1).ok:
@@ -43,7 +46,7 @@ def devserver(tmp_path: Path) -> Iterator[str]:
             except requests.ConnectionError:
                 time.sleep(0.1)
         else:
-            pytest.fail("devserver did not start within 30 s")
+            pytest.fail("devserver did not start within 90 s")
         yield base
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -59,3 +62,4 @@ def test_make_run_signs_in_with_any_email(devserver: str) -> None:
     assert signed_in.ok
     assert "Hello, Dana Scully" in signed_in.text
     assert signed_in.url == f"{devserver}/"
+    assert browser.get(f"{devserver}/readyz", timeout=10).json() == {"status": "ok"}

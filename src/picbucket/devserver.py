@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -25,6 +27,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
     parser.add_argument("--emulated", action="store_true", help="use GCS + Firestore emulators")
     args = parser.parse_args()
+    # Treat SIGTERM like Ctrl-C, so the emulators and the provider are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     with ExitStack() as stack:
         issuer = stack.enter_context(running_provider(port=args.idp_port))

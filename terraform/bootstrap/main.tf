@@ -4,7 +4,7 @@
 #   - a Workload Identity Federation pool and GitHub provider, so GitHub Actions gets
 #     short-lived Google credentials with no service account key anywhere,
 #   - the deployer service account those credentials act as.
-# See docs/deploy.md, "Continuous deployment".
+# See README "Deploy to Google Cloud", "Continuous deployment".
 
 terraform {
   required_version = ">= 1.11, < 2.0"

@@ -63,8 +63,8 @@ def start_direct_upload(
     )
     if ticket is None:
         raise InvalidInput(
-            f"Files over {settings.max_upload_mb} MB need Cloud Storage; "
-            "this Picbucket stores images on local disk."
+            f"Files over {settings.max_upload_mb} MB cannot be uploaded to this Picbucket: "
+            "that needs Cloud Storage with URL signing."
         )
     return DirectUpload(upload_id, ticket)
 

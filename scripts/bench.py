@@ -1,0 +1,263 @@
+"""Benchmarks: thumbnails, uploads and the gallery at 10,000 images (`make bench`).
+
+Measures, not asserts: prints a table of medians. Runs on the embedded default
+(local disk + SQLite); ``--gcp`` adds the same gallery and share-delivery numbers
+on the Google Cloud adapters against the emulators (started by this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from picbucket import create_app
+from picbucket.domain import Image as ImageRecord
+from picbucket.domain import ImageStatus, Quota, User, Variant, new_id, user_id_for, utcnow
+from picbucket.imaging import Limits, make_thumbnail, process_upload, thumbnail_box
+from picbucket.settings import Settings
+
+LIMITS = Limits(max_bytes=25 * 1024 * 1024, max_pixels=50_000_000, max_frames=300)
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    """Return the median wall time of ``fn`` in milliseconds."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def photo_jpeg(width: int, height: int) -> bytes:
+    """Return a photo-like JPEG (smooth gradients plus noise, so it compresses like one)."""
+    rng = random.Random(7)
+    small = Image.frombytes(
+        "RGB", (width // 16, height // 16), rng.randbytes(width * height * 3 // 256)
+    )
+    img = small.resize((width, height), Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def bench_imaging(runs: int) -> list[tuple[str, str]]:
+    """Thumbnail with and without draft mode; a whole upload's processing."""
+    data = photo_jpeg(4000, 3000)
+    rows = [("12 MP JPEG size", f"{len(data) / 1e6:.1f} MB")]
+
+    def thumb_draft() -> None:
+        make_thumbnail(io.BytesIO(data)).data.close()
+
+    def thumb_full() -> None:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            img.thumbnail((400, 400))
+
+    rows.append(
+        ("thumbnail, draft (reduced-scale) decode", f"{median_ms(thumb_draft, runs):.0f} ms")
+    )
+    rows.append(("thumbnail, full decode", f"{median_ms(thumb_full, runs):.0f} ms"))
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", thumbnail_box(*img.size))
+        draft_pixels = img.size[0] * img.size[1]
+    decoded = f"{draft_pixels * 3 / 1e6:.1f} MB vs {4000 * 3000 * 3 / 1e6:.0f} MB"
+    rows.append(("decoded pixels for a thumbnail, draft vs full", decoded))
+
+    def whole() -> None:
+        process_upload(io.BytesIO(data), LIMITS).close()
+
+    rows.append(
+        ("process_upload (validate, re-encode, thumbnail)", f"{median_ms(whole, runs):.0f} ms")
+    )
+    return rows
+
+
+def _record(owner: str, index: int) -> ImageRecord:
+    image_id = new_id()
+    variant = Variant(f"users/{owner}/{image_id}/original.jpg", "image/jpeg", 1000, "0" * 64)
+    thumb = Variant(f"users/{owner}/{image_id}/thumb.webp", "image/webp", 100, "0" * 64)
+    created = utcnow() - timedelta(seconds=index)
+    return ImageRecord(
+        image_id, owner, f"image {index}", 800, 600, variant, thumb, created, ImageStatus.READY
+    )
+
+
+@contextmanager
+def signed_in_client(settings: Settings, count: int) -> Iterator[tuple[Any, Any, str]]:
+    """Yield an app, a client signed in as a user with ``count`` image records, and its id."""
+    app = create_app(settings)
+    backends = app.extensions["picbucket"]
+    user = backends.users.upsert(
+        User(user_id_for("bench", "u"), "bench", "u", "bench@example.com", "Bench", utcnow())
+    )
+    quota = Quota(10**15, 10**9)
+    for index in range(count):
+        backends.images.add(_record(user.id, index), quota)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{user.id}:{user.session_epoch}"
+        session["_fresh"] = True
+    try:
+        yield app, client, user.id
+    finally:
+        backends.close()
+
+
+def bench_gallery(settings: Settings, count: int, runs: int, label: str) -> list[tuple[str, str]]:
+    """Gallery first page, a deep page by cursor, and the API page, at ``count`` images."""
+    rows: list[tuple[str, str]] = []
+    start = time.perf_counter()
+    with signed_in_client(settings, count) as (app, client, owner):
+        rows.append((f"[{label}] insert {count} records", f"{time.perf_counter() - start:.1f} s"))
+        backends = app.extensions["picbucket"]
+        rows.append(
+            (
+                f"[{label}] gallery HTML, first page of 60",
+                f"{median_ms(lambda: client.get('/'), runs):.1f} ms",
+            )
+        )
+        cursor = None
+        depth = min(100, count // 60 - 1)
+        for _ in range(depth):
+            cursor = backends.images.page(owner, cursor, 60).next_cursor
+        deep = f"/?cursor={cursor}"
+        rows.append(
+            (
+                f"[{label}] gallery HTML, page {depth + 1} by cursor",
+                f"{median_ms(lambda: client.get(deep), runs):.1f} ms",
+            )
+        )
+        rows.append(
+            (
+                f"[{label}] API list, 60 items",
+                f"{median_ms(lambda: client.get('/api/v1/images?limit=60'), runs):.1f} ms",
+            )
+        )
+        if label == "sqlite":
+            rows.append(
+                (f"[{label}] SQL statements per gallery page", str(count_statements(app, client)))
+            )
+    return rows
+
+
+def count_statements(app: Any, client: Any) -> int:
+    """Count the SQL statements one gallery page runs (no per-item round trips)."""
+    db = app.extensions["picbucket"].health["records"]  # the SqliteRecords
+    statements: list[str] = []
+    db.connection().set_trace_callback(statements.append)
+    client.get("/")
+    db.connection().set_trace_callback(None)
+    return len(statements)
+
+
+def bench_uploads(settings: Settings, runs: int) -> list[tuple[str, str]]:
+    """Median time of one API upload of a 2 MP JPEG, end to end through the app."""
+    data = photo_jpeg(1600, 1200)
+    with signed_in_client(settings, 0) as (_app, client, _owner):
+        csrf = (
+            client.get("/settings")
+            .get_data(as_text=True)
+            .split('name="csrf-token" content="')[1]
+            .split('"')[0]
+        )
+
+        def one() -> None:
+            response = client.post(
+                "/api/v1/images",
+                data={"file": (io.BytesIO(data), "bench.jpg")},
+                headers={"X-CSRFToken": csrf},
+            )
+            assert response.status_code == 201, response.json
+
+        return [
+            (f"upload 2 MP JPEG via API ({settings.blob_store})", f"{median_ms(one, runs):.0f} ms")
+        ]
+
+
+def bench_share_delivery(settings: Settings, runs: int) -> list[tuple[str, str]]:
+    """Time a share-link image view: streamed by the app vs redirect to a signed URL."""
+    import requests
+
+    data = photo_jpeg(4000, 3000)
+    rows: list[tuple[str, str]] = []
+    with signed_in_client(settings, 0) as (_app, client, _owner):
+        csrf = (
+            client.get("/settings")
+            .get_data(as_text=True)
+            .split('name="csrf-token" content="')[1]
+            .split('"')[0]
+        )
+        created = client.post(
+            "/api/v1/images?share=never",
+            data={"file": (io.BytesIO(data), "share.jpg")},
+            headers={"X-CSRFToken": csrf},
+        ).json
+        path = "/" + created["share"]["share_image_url"].split("://", 1)[1].split("/", 1)[1]
+        size = created["bytes"]
+        rows.append(
+            (
+                f"share image, proxied through the app ({size / 1e6:.1f} MB)",
+                f"{median_ms(lambda: client.get(path).data, runs):.1f} ms",
+            )
+        )
+    signed = Settings(**{**settings.__dict__, "share_delivery": "signed-url"})
+    with signed_in_client(signed, 0) as (app, client, _owner):
+        redirect_ms = median_ms(lambda: client.get(path), runs)
+        url = client.get(path).headers["Location"]
+        fetch_ms = median_ms(lambda: requests.get(url, timeout=30).content, runs)
+        rows.append(("share image, 302 to signed URL: app part", f"{redirect_ms:.1f} ms"))
+        rows.append(("share image, signed URL fetch from the bucket", f"{fetch_ms:.1f} ms"))
+        del app
+    return rows
+
+
+def main() -> None:
+    """Run the benchmarks and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--gcp", action="store_true", help="also run on the emulators")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    rows += bench_imaging(args.runs)
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        base = Settings(
+            data_dir=Path(tmp) / "local",
+            rate_limit_upload="100000 per minute",
+            rate_limit_api="100000 per minute",
+        )
+        rows += bench_gallery(base, args.images, args.runs, "sqlite")
+        rows += bench_uploads(
+            Settings(**{**base.__dict__, "data_dir": Path(tmp) / "up"}), args.runs
+        )
+        if args.gcp:
+            from picbucket.dev.emulators import running_emulators
+
+            overrides = stack.enter_context(running_emulators(Path(tmp) / "emu"))
+            gcp = Settings(**{**base.__dict__, **overrides, "data_dir": Path(tmp) / "gcp"})
+            rows += bench_gallery(gcp, min(args.images, 2000), args.runs, "firestore")
+            rows += bench_uploads(gcp, args.runs)
+            rows += bench_share_delivery(
+                Settings(**{**gcp.__dict__, "data_dir": Path(tmp) / "share"}), args.runs
+            )
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
