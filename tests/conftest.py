@@ -89,15 +89,21 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def sign_in(client: FlaskClient, email: str) -> Any:
-    """Sign in through the real provider: app → provider form → callback → session."""
-    start = client.get("/login")
+def provider_callback(client: FlaskClient, email: str, **login_args: str) -> str:
+    """Start sign-in and approve it at the real provider; return the callback path + query."""
+    start = client.get("/login", query_string=login_args)
     assert start.status_code == 302, start.data
-    authorize_url = start.headers["Location"]
-    answer = requests.post(authorize_url, data={"sub": email}, allow_redirects=False, timeout=10)
+    answer = requests.post(
+        start.headers["Location"], data={"sub": email}, allow_redirects=False, timeout=10
+    )
     assert answer.status_code == 302, answer.text
     callback = urlsplit(answer.headers["Location"])
-    return client.get(f"{callback.path}?{callback.query}")
+    return f"{callback.path}?{callback.query}"
+
+
+def sign_in(client: FlaskClient, email: str) -> Any:
+    """Sign in through the real provider: app → provider form → callback → session."""
+    return client.get(provider_callback(client, email))
 
 
 @pytest.fixture

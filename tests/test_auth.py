@@ -9,7 +9,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from conftest import csrf_token, sign_in
+from conftest import csrf_token, provider_callback, sign_in
 
 
 def test_sign_in_greets_the_user_by_name(client: FlaskClient) -> None:
@@ -30,16 +30,9 @@ def test_sign_in_uses_pkce_state_and_nonce(client: FlaskClient) -> None:
 
 
 def test_wrong_state_is_refused_and_signs_nobody_in(client: FlaskClient) -> None:
-    start = client.get("/login")
-    answer = requests.post(
-        start.headers["Location"],
-        data={"sub": "mallory@example.com"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    callback = urlsplit(answer.headers["Location"])
-    query = parse_qs(callback.query)
-    response = client.get(f"{callback.path}?code={query['code'][0]}&state=forged-state")
+    callback = urlsplit(provider_callback(client, "mallory@example.com"))
+    code = parse_qs(callback.query)["code"][0]
+    response = client.get(f"{callback.path}?code={code}&state=forged-state")
     assert response.status_code == 400
     assert "sign in again" in response.get_data(as_text=True)
     assert "Hello," not in client.get("/").get_data(as_text=True)
@@ -47,16 +40,9 @@ def test_wrong_state_is_refused_and_signs_nobody_in(client: FlaskClient) -> None
 
 def test_callback_without_a_login_in_this_browser_is_refused(client: FlaskClient, app: Any) -> None:
     # A code obtained in one browser cannot be replayed into another's session.
-    start = client.get("/login")
-    answer = requests.post(
-        start.headers["Location"],
-        data={"sub": "alice@example.com"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    callback = urlsplit(answer.headers["Location"])
+    callback = provider_callback(client, "alice@example.com")
     other = app.test_client()
-    response = other.get(f"{callback.path}?{callback.query}")
+    response = other.get(callback)
     assert response.status_code == 400
     assert "Hello," not in other.get("/").get_data(as_text=True)
 
@@ -127,15 +113,7 @@ def test_session_is_reissued_at_sign_in(client: FlaskClient) -> None:
 def test_next_only_redirects_within_the_site(
     client: FlaskClient, target: str, expected: str
 ) -> None:
-    start = client.get("/login", query_string={"next": target})
-    answer = requests.post(
-        start.headers["Location"],
-        data={"sub": "alice@example.com"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    callback = urlsplit(answer.headers["Location"])
-    response = client.get(f"{callback.path}?{callback.query}")
+    response = client.get(provider_callback(client, "alice@example.com", next=target))
     assert response.headers["Location"] == expected
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from picbucket.ports import (
     BlobStore,
@@ -62,25 +63,35 @@ def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
     if settings.record_store == "firestore":
         from picbucket.adapters.firestore_records import FirestoreRecords
 
-        fs = FirestoreRecords.from_settings(settings)
-        return Backends(
-            blobs=blobs,
-            users=fs.users,
-            images=fs.images,
-            shares=fs.shares,
-            tokens=fs.tokens,
-            health={"records": fs},
-            closers=[fs.close],
-        )
+        return _backends(blobs, FirestoreRecords.from_settings(settings))
     from picbucket.adapters.sqlite_records import SqliteRecords
 
-    db = SqliteRecords(settings.data_dir / "picbucket.sqlite3")
+    return _backends(blobs, SqliteRecords(settings.data_dir / "picbucket.sqlite3"))
+
+
+class RecordStore(Protocol):
+    """One record backend: its four repositories, a health check and a way to close."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def images(self) -> ImageRepository: ...
+    @property
+    def shares(self) -> ShareRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _backends(blobs: BlobStore, records: RecordStore) -> Backends:
+    """Assemble Backends from a blob store and a record store's four repositories."""
     return Backends(
         blobs=blobs,
-        users=db.users,
-        images=db.images,
-        shares=db.shares,
-        tokens=db.tokens,
-        health={"records": db},
-        closers=[db.close],
+        users=records.users,
+        images=records.images,
+        shares=records.shares,
+        tokens=records.tokens,
+        health={"records": records},
+        closers=[records.close],
     )

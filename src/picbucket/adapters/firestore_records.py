@@ -268,6 +268,16 @@ class FirestoreImages:
         return found
 
 
+def _first_with(client: Client, collection: str, field: str, value: str) -> Any:
+    """Return the first document snapshot whose ``field`` equals ``value``, or None."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = client.collection(collection).where(filter=FieldFilter(field, "==", value)).limit(1)
+    with _translate():
+        snaps = list(query.stream())
+    return snaps[0] if snaps else None
+
+
 class FirestoreShares:
     """``ShareRepository`` over ``shares/{share_id}``."""
 
@@ -281,16 +291,8 @@ class FirestoreShares:
 
     def by_token_hash(self, token_hash: str) -> Share | None:
         """Return the share with this token hash, live or not."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = (
-            self._client.collection(SHARES)
-            .where(filter=FieldFilter("token_hash", "==", token_hash))
-            .limit(1)
-        )
-        with _translate():
-            snaps = list(query.stream())
-        return _share(snaps[0]) if snaps else None
+        snap = _first_with(self._client, SHARES, "token_hash", token_hash)
+        return _share(snap) if snap else None
 
     def for_owner(self, owner_id: str, image_id: str | None = None) -> list[Share]:
         """Return the owner's shares (optionally of one image), newest first."""
@@ -363,16 +365,8 @@ class FirestoreTokens:
 
     def by_hash(self, token_hash: str) -> ApiToken | None:
         """Return the token with this hash, or None."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = (
-            self._client.collection(TOKENS)
-            .where(filter=FieldFilter("token_hash", "==", token_hash))
-            .limit(1)
-        )
-        with _translate():
-            snaps = list(query.stream())
-        return _token(snaps[0]) if snaps else None
+        snap = _first_with(self._client, TOKENS, "token_hash", token_hash)
+        return _token(snap) if snap else None
 
     def for_owner(self, owner_id: str) -> list[ApiToken]:
         """Return the owner's tokens, newest first."""
