@@ -12,6 +12,7 @@ import imagefiles
 from conftest import sign_in
 from helpers import path_of, upload
 from picbucket.web.logs import CloudLoggingFormatter
+from picbucket.wiring import Backends
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:
@@ -158,3 +159,44 @@ def test_request_log_links_the_cloud_trace(
     request_lines = [line for line in lines if "httpRequest" in line]
     assert request_lines[-1]["logging.googleapis.com/trace"] == "projects/my-project/traces/abc123"
     assert request_lines[-1]["httpRequest"]["requestMethod"] == "GET"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_upload_mb": 1}])
+def test_too_large_form_upload_gets_the_app_page(alice: FlaskClient) -> None:
+    import io
+
+    from conftest import csrf_token
+
+    response = alice.post(
+        "/upload",
+        data={"csrf_token": csrf_token(alice), "file": (io.BytesIO(b"x" * 3_000_000), "big.jpg")},
+    )
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert "Too large" in html and "Go to the gallery" in html
+
+
+def test_unexpected_errors_get_a_friendly_500_without_details(
+    alice: FlaskClient, backends: Backends
+) -> None:
+    real = backends.images
+
+    class Broken:
+        def __getattr__(self, name: str) -> object:
+            raise RuntimeError("database exploded: secret internals")
+
+    backends.images = Broken()  # type: ignore[assignment]
+    page = alice.get("/")
+    api = alice.get("/api/v1/images")
+    backends.images = real
+    assert page.status_code == 500
+    html = page.get_data(as_text=True)
+    assert "Something went wrong on our side" in html
+    assert "exploded" not in html and "Traceback" not in html
+    assert api.status_code == 500
+    assert api.json == {
+        "error": {
+            "code": "internal",
+            "message": "Something went wrong on our side. Please try again.",
+        }
+    }

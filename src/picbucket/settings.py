@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -79,8 +79,6 @@ class Settings:
     proxy_hops: int = 0
     log_level: str = "INFO"
 
-    extra: Mapping[str, object] = field(default_factory=dict)
-
     @property
     def production(self) -> bool:
         """Tell whether production safety rules apply."""
@@ -97,8 +95,6 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = environ.get(f"PICBUCKET_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
