@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 
 from picbucket.domain import ImageStatus
 from picbucket.ports import BlobInfo
+from picbucket.services.direct_uploads import INCOMING_PREFIX
 from picbucket.services.images import finish_delete
+from picbucket.services.uploads import USERS_PREFIX
 from picbucket.wiring import Backends
 
 log = logging.getLogger(__name__)
 
-USERS_PREFIX = "users/"
-INCOMING_PREFIX = "incoming/"
 # Blob keys are checked against records in batches: one existence query per batch.
 CHECK_BATCH = 300
 

@@ -24,6 +24,9 @@ from picbucket.wiring import Backends
 
 log = logging.getLogger(__name__)
 
+# Every image's blobs live under users/<user-id>/<image-id>/: keys are generated,
+# never taken from file names.
+USERS_PREFIX = "users/"
 MAX_TITLE_LENGTH = 200
 # Image bytes never change once stored (a rename changes only the record), so
 # browsers may keep them for a year.
@@ -110,7 +113,7 @@ def _check_quota_early(backends: Backends, owner_id: str, quota: Quota) -> None:
 
 def _new_image(owner_id: str, title: str, processed: ProcessedImage) -> Image:
     image_id = new_id()
-    prefix = f"users/{owner_id}/{image_id}"
+    prefix = f"{USERS_PREFIX}{owner_id}/{image_id}"
     return Image(
         id=image_id,
         owner_id=owner_id,
