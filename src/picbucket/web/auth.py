@@ -34,7 +34,6 @@ from picbucket.web.logs import log_event
 from picbucket.web.security import limiter
 
 bp = Blueprint("auth", __name__)
-oauth = OAuth()
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to see that page."
@@ -65,7 +64,8 @@ def _load_user(session_id: str) -> SessionUser | None:
 def init_auth(app: Flask, config: Settings) -> None:
     """Register the identity provider and the session machinery."""
     login_manager.init_app(app)
-    oauth.init_app(app)
+    # One OAuth registry per app: each app may trust a different issuer (tests run many).
+    oauth = OAuth(app)
     issuer = config.oidc_issuer.rstrip("/")
     oauth.register(
         "oidc",
@@ -75,6 +75,11 @@ def init_auth(app: Flask, config: Settings) -> None:
         client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"},
     )
     app.register_blueprint(bp)
+
+
+def _provider() -> Any:
+    """Return this app's registered OpenID Connect client."""
+    return current_app.extensions["authlib.integrations.flask_client"].oidc
 
 
 def accepted_issuers(config: Settings) -> list[str]:
@@ -103,7 +108,7 @@ def login() -> Response:
         return redirect(safe_next(request.args.get("next")) or url_for("gallery.index"))
     session["next"] = safe_next(request.args.get("next"))
     redirect_uri = url_for("auth.callback", _external=True)
-    return oauth.oidc.authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
+    return _provider().authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
 
 
 @bp.get("/auth/callback")
@@ -112,7 +117,7 @@ def callback() -> Response | tuple[str, int]:
     """Finish sign-in: check state, nonce, PKCE, issuer and audience; start a session."""
     config = settings()
     try:
-        token: dict[str, Any] = oauth.oidc.authorize_access_token(
+        token: dict[str, Any] = _provider().authorize_access_token(
             claims_options={"iss": {"essential": True, "values": accepted_issuers(config)}}
         )
     except MismatchingStateError:
