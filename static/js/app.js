@@ -13,16 +13,25 @@
     return (size / 1073741824).toFixed(2) + " GB";
   }
 
+  // Tell screen-reader users what just happened (the region lives in base.html).
+  var announcer = document.getElementById("announcer");
+  function announce(message) {
+    if (!announcer) return;
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = message; }, 50);
+  }
+
   // ---- Copy buttons -------------------------------------------------------
   function copyText(text, button) {
     var done = function () {
-      var label = button.textContent;
+      if (!button.dataset.label) button.dataset.label = button.textContent;
       button.textContent = "Copied!";
-      button.classList.add("btn-success");
-      button.setAttribute("aria-live", "polite");
-      setTimeout(function () {
-        button.textContent = label;
-        button.classList.remove("btn-success");
+      button.classList.add("copied");
+      announce("Copied to the clipboard.");
+      clearTimeout(button.copyTimer);
+      button.copyTimer = setTimeout(function () {
+        button.textContent = button.dataset.label;
+        button.classList.remove("copied");
       }, 2000);
     };
     if (navigator.clipboard && window.isSecureContext) {
@@ -69,9 +78,9 @@
     return [Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale))];
   }
 
-  function card(image) {
+  function card(image, isNew) {
     var item = document.createElement("li");
-    item.className = "gallery-item";
+    item.className = isNew ? "gallery-item is-new" : "gallery-item";
     var link = document.createElement("a");
     link.className = "gallery-link";
     link.href = image.page_url;
@@ -85,6 +94,7 @@
     img.height = size[1];
     var title = document.createElement("span");
     title.className = "gallery-title";
+    title.setAttribute("aria-hidden", "true");  // the image's alt already names the link
     title.textContent = image.title;
     link.appendChild(img);
     link.appendChild(title);
@@ -94,6 +104,7 @@
 
   var loadMore = document.getElementById("load-more");
   var loading = false;
+  var observer = null;
 
   function loadNextPage() {
     if (!loadMore || loading) return;
@@ -107,11 +118,19 @@
       })
       .then(function (page) {
         page.items.forEach(function (image) { gallery.appendChild(card(image)); });
+        announce(page.items.length === 1 ? "Loaded 1 more image." : "Loaded " + page.items.length + " more images.");
         if (page.next_cursor) {
           loadMore.dataset.cursor = page.next_cursor;
           loadMore.href = "?cursor=" + encodeURIComponent(page.next_cursor);
           loadMore.textContent = "Load more";
+          if (observer) {
+            // Re-observing reports the current state again: if the button is still
+            // near the viewport (a short page, a tall screen), the next page loads too.
+            observer.unobserve(loadMore);
+            observer.observe(loadMore);
+          }
         } else {
+          if (observer) observer.disconnect();
           loadMore.parentNode.removeChild(loadMore);
           loadMore = null;
         }
@@ -128,9 +147,10 @@
       loadNextPage();
     });
     if ("IntersectionObserver" in window) {
-      new IntersectionObserver(function (entries) {
+      observer = new IntersectionObserver(function (entries) {
         if (entries.some(function (e) { return e.isIntersecting; })) loadNextPage();
-      }, { rootMargin: "600px" }).observe(loadMore);
+      }, { rootMargin: "600px" });
+      observer.observe(loadMore);
     }
   }
 
@@ -186,11 +206,11 @@
         item.classList.add("upload-ok");
       },
       fail: function (message) {
-        fill.classList.add("bg-danger");
-        fill.style.width = "100%";
-        status.textContent = "Failed";
+        if (bar.parentNode) bar.parentNode.removeChild(bar);
+        status.textContent = "Not uploaded";
+        status.classList.add("text-danger-emphasis");
         var error = document.createElement("div");
-        error.className = "text-danger small upload-error";
+        error.className = "text-danger-emphasis small upload-error";
         error.setAttribute("role", "alert");
         error.textContent = message;
         item.appendChild(error);
@@ -254,27 +274,38 @@
 
   function showQuota(info) {
     if (!info) return;
+    document.getElementById("quota-used").textContent = humanBytes(info.used_bytes);
     document.getElementById("quota-remaining").textContent = humanBytes(info.remaining_bytes);
+    document.getElementById("quota-images").textContent =
+      info.used_images + (info.used_images === 1 ? " image" : " images");
+  }
+
+  function typeProblem(type) {
+    var allowed = "Picbucket takes JPEG, PNG, GIF and WebP images.";
+    if (type === "image/svg+xml") return "SVG drawings can’t be uploaded (they can carry scripts). " + allowed;
+    if (type.indexOf("image/") === 0) return "This image format (" + type.slice(6).toUpperCase() + ") isn’t supported. " + allowed;
+    return "This isn’t an image. " + allowed;
   }
 
   function uploadFile(file) {
     var ui = row(file);
     if (ALLOWED_TYPES.indexOf(file.type) === -1) {
-      ui.fail("Only JPEG, PNG, GIF and WebP images can be uploaded" + (file.type ? " (this is " + file.type + ")." : "."));
+      ui.fail(typeProblem(file.type));
       return;
     }
     var direct = file.size > maxUpload;
     if (direct && !(directEnabled && file.size <= maxDirect)) {
       var limit = directEnabled ? maxDirect : maxUpload;
-      ui.fail("The file is " + humanBytes(file.size) + "; the limit is " + humanBytes(limit) + ".");
+      ui.fail("This file is " + humanBytes(file.size) + ", over the " + humanBytes(limit) + " limit per image. Try a smaller or more compressed copy.");
       return;
     }
     (direct ? uploadDirect(file, ui) : uploadViaApp(file, ui))
       .then(function (image) {
         ui.done("Uploaded");
         document.getElementById("gallery-empty").classList.add("d-none");
-        gallery.insertBefore(card(image), gallery.firstChild);
+        gallery.insertBefore(card(image, true), gallery.firstChild);
         showQuota(image.quota);
+        announce((file.name || "The pasted image") + " is uploaded.");
       })
       .catch(function (error) { ui.fail(error.message); });
   }
@@ -283,6 +314,7 @@
     Array.prototype.forEach.call(files, uploadFile);
   }
 
+  document.getElementById("choose-files").addEventListener("click", function () { input.click(); });
   input.addEventListener("change", function () {
     uploadAll(input.files);
     input.value = "";

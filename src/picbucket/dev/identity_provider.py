@@ -7,6 +7,7 @@ name derived from it, so the app's real Authlib flow runs end to end.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,8 @@ import flask
 import oidc_provider_mock
 import werkzeug.serving
 from oidc_provider_mock import User
+
+_CDN_LINK = re.compile(r"<link[^>]*https://cdn\.jsdelivr\.net[^>]*>", re.S)
 
 
 def display_name(email: str) -> str:
@@ -36,6 +39,14 @@ def provider_app() -> flask.Flask:
         if sub and storage.get_user(sub) is None:
             claims = {"email": sub, "email_verified": "@" in sub, "name": display_name(sub)}
             storage.store_user(User(sub=sub, claims=claims))
+
+    @app.after_request
+    def _no_cdn(response: flask.Response) -> flask.Response:
+        # The provider's pages link a stylesheet from a CDN; nothing here may load one.
+        if response.mimetype == "text/html" and not response.direct_passthrough:
+            html = response.get_data(as_text=True)
+            response.set_data(_CDN_LINK.sub("", html))
+        return response
 
     return app
 

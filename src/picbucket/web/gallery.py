@@ -14,7 +14,7 @@ from picbucket.web.context import backends, owner_id, settings
 from picbucket.web.logs import log_event
 from picbucket.web.media import variant_response
 from picbucket.web.security import limiter
-from picbucket.web.views import quota_json, share_urls
+from picbucket.web.views import quota_json, share_links
 
 bp = Blueprint("gallery", __name__)
 
@@ -121,7 +121,7 @@ def create_share(image_id: str) -> str:
         image=image,
         shares=share_service.list_shares(backends(), owner_id(), image_id),
         expiry_labels=share_service.EXPIRY_LABELS,
-        new_share={"share": share, **share_urls(image, token)},
+        new_share={"share": share, "links": share_links(image, token)},
     )
 
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from picbucket.services.shares import open_share
 from picbucket.web.context import backends, settings
 from picbucket.web.media import variant_response
-from picbucket.web.views import share_urls
+from picbucket.web.views import share_links, share_urls
 
 bp = Blueprint("share", __name__, url_prefix="/s")
 
@@ -32,11 +32,7 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
     """Show a shared image with Open Graph / Twitter card tags for previews."""
     _, image = open_share(backends(), token)
     urls = share_urls(image, token)
-    snippets = {
-        "Markdown": f"![{_md_escape(image.title)}]({urls['share_image_url']})",
-        "HTML": f'<img src="{urls["share_image_url"]}" alt="">',
-    }
-    html = render_template("share.html", image=image, snippets=snippets, **urls)
+    html = render_template("share.html", image=image, links=share_links(image, token), **urls)
     return html, 200, {"Cache-Control": "no-cache"}
 
 
@@ -58,7 +54,3 @@ def image(token: str, ext: str) -> Response:
         cache_control=SHARED_CACHE,
         download_name=f"picbucket-{shared.id}.{ext}",
     )
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")

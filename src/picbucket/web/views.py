@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
+from markupsafe import escape
 
 from picbucket.domain import Image, Share, Usage
 from picbucket.imaging import thumbnail_box
@@ -47,6 +48,20 @@ def share_urls(image: Image, token: str) -> dict[str, str]:
     return {
         "share_url": url_for("share.page", token=token, _external=True),
         "share_image_url": url_for("share.image", token=token, ext=ext, _external=True),
+    }
+
+
+def share_links(image: Image, token: str) -> dict[str, str]:
+    """Return every way to hand out a share link, labelled for the page's copy boxes."""
+    urls = share_urls(image, token)
+    image_url = urls["share_image_url"]
+    alt = str(escape(image.title))
+    title = image.title.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return {
+        "Share link": urls["share_url"],
+        "Direct image": image_url,
+        "Markdown": f"![{title}]({image_url})",
+        "HTML": f'<img src="{image_url}" alt="{alt}">',
     }
 
 
