@@ -278,6 +278,21 @@ def test_quota_allows_exactly_the_last_byte(records: Records) -> None:
     assert records.images.usage(user.id) == Usage(bytes=3000, images=2)
 
 
+def test_adding_an_image_for_an_unknown_user_is_not_found(records: Records) -> None:
+    ghost = User(
+        id="no-such-user",
+        issuer="x",
+        subject="x",
+        email="x@example.com",
+        name="X",
+        created=utcnow(),
+    )
+    image = make_image(ghost)
+    with pytest.raises(NotFound):
+        records.images.add(image, Quota(max_bytes=10**9, max_images=10))
+    assert records.images.get(ghost.id, image.id) is None
+
+
 def test_unfinished_finds_old_pending_and_deleting_of_every_owner(records: Records) -> None:
     alice, bob = make_user(records, "alice"), make_user(records, "bob")
     old, new = T0, T0 + timedelta(hours=2)

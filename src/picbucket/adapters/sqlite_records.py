@@ -226,6 +226,9 @@ class SqliteImages:
                 (image.bytes, image.owner_id, image.bytes, quota.max_bytes, quota.max_images),
             ).rowcount
             if charged != 1:
+                exists = conn.execute("SELECT 1 FROM users WHERE id = ?", (image.owner_id,))
+                if exists.fetchone() is None:
+                    raise NotFound("No such user.")
                 raise QuotaExceeded(_quota_message(quota))
             conn.execute(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
