@@ -299,15 +299,38 @@
       ui.fail("This file is " + humanBytes(file.size) + ", over the " + humanBytes(limit) + " limit per image. Try a smaller or more compressed copy.");
       return;
     }
-    (direct ? uploadDirect(file, ui) : uploadViaApp(file, ui))
-      .then(function (image) {
-        ui.done("Uploaded");
-        document.getElementById("gallery-empty").classList.add("d-none");
-        gallery.insertBefore(card(image, true), gallery.firstChild);
-        showQuota(image.quota);
-        announce((file.name || "The pasted image") + " is uploaded.");
-      })
-      .catch(function (error) { ui.fail(error.message); });
+    schedule(function () {
+      return (direct ? uploadDirect(file, ui) : uploadViaApp(file, ui))
+        .then(function (image) {
+          ui.done("Uploaded");
+          document.getElementById("gallery-empty").classList.add("d-none");
+          gallery.insertBefore(card(image, true), gallery.firstChild);
+          showQuota(image.quota);
+          announce((file.name || "The pasted image") + " is uploaded.");
+        })
+        .catch(function (error) { ui.fail(error.message); });
+    });
+  }
+
+  // A folder of 200 photos should not open 200 connections at once: a few uploads
+  // run at a time and the rest wait their turn (their rows show 0% until then).
+  var MAX_PARALLEL_UPLOADS = 3;
+  var uploadsRunning = 0;
+  var uploadsWaiting = [];
+
+  function schedule(task) {
+    uploadsWaiting.push(task);
+    startWaitingUploads();
+  }
+
+  function startWaitingUploads() {
+    while (uploadsRunning < MAX_PARALLEL_UPLOADS && uploadsWaiting.length) {
+      uploadsRunning += 1;
+      uploadsWaiting.shift()().finally(function () {
+        uploadsRunning -= 1;
+        startWaitingUploads();
+      });
+    }
   }
 
   function uploadAll(files) {

@@ -199,3 +199,40 @@ def test_error_pages_are_written_for_people(
     body = page.locator("body").inner_text()
     assert "Traceback" not in body and "Werkzeug" not in body
     watch.assert_clean()
+
+
+def test_many_files_upload_a_few_at_a_time(
+    page: Page, live_server: LiveServer, watch: Watch
+) -> None:
+    """Eight files at once: at most three requests are in flight, and all eight arrive."""
+    page.add_init_script(
+        """
+        window.uploadPeak = 0;
+        let inFlight = 0;
+        const open = XMLHttpRequest.prototype.open;
+        const send = XMLHttpRequest.prototype.send;
+        // Listeners added in open() run before the page's own, so a finished
+        // request is counted out before the page starts the next one.
+        XMLHttpRequest.prototype.open = function (...args) {
+          for (const done of ["load", "error", "abort"]) {
+            this.addEventListener(done, () => { inFlight -= 1; });
+          }
+          return open.apply(this, args);
+        };
+        XMLHttpRequest.prototype.send = function (body) {
+          inFlight += 1;
+          window.uploadPeak = Math.max(window.uploadPeak, inFlight);
+          return send.call(this, body);
+        };
+        """
+    )
+    sign_in(page, live_server.url, ALICE)
+    files = [
+        {"name": f"batch {i}.png", "mimeType": "image/png", "buffer": picture(i, size=(120, 90))}
+        for i in range(8)
+    ]
+    page.locator("#file-input").set_input_files(files)
+    expect(page.locator("#gallery img")).to_have_count(8)
+    expect(page.locator(".upload-row .upload-status", has_text="Uploaded")).to_have_count(8)
+    assert page.evaluate("window.uploadPeak") == 3
+    watch.assert_clean()
