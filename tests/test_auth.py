@@ -121,3 +121,10 @@ def test_pages_need_sign_in(client: FlaskClient) -> None:
     response = client.get("/settings")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"oidc_issuer": "http://127.0.0.1:9"}])
+def test_unreachable_provider_gets_a_clear_503(client: FlaskClient) -> None:
+    response = client.get("/login")
+    assert response.status_code == 503
+    assert "identity provider cannot be reached" in response.get_data(as_text=True)

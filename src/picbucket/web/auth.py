@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import (
@@ -102,13 +103,16 @@ def safe_next(target: str | None) -> str | None:
 
 @bp.get("/login")
 @limiter.limit(lambda: settings().rate_limit_sign_in)
-def login() -> Response:
+def login() -> Response | tuple[str, int]:
     """Send the browser to the identity provider."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or url_for("gallery.index"))
     session["next"] = safe_next(request.args.get("next"))
     redirect_uri = url_for("auth.callback", _external=True)
-    return _provider().authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
+    try:
+        return _provider().authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
+    except requests.RequestException as exc:
+        return _provider_unreachable(exc)
 
 
 @bp.get("/auth/callback")
@@ -128,6 +132,8 @@ def callback() -> Response | tuple[str, int]:
     except OAuthError as exc:
         current_app.logger.warning("sign-in failed: %s", exc.error)
         return _refused("The identity provider did not complete the sign-in.", 400)
+    except requests.RequestException as exc:
+        return _provider_unreachable(exc)
     claims = token.get("userinfo") or {}
     issuer = str(claims.get("iss") or config.oidc_issuer)
     try:
@@ -156,6 +162,16 @@ def logout() -> Response:
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("gallery.index"))
+
+
+def _provider_unreachable(exc: Exception) -> tuple[str, int]:
+    # The discovery document, keys or token endpoint did not answer: nothing changed here.
+    current_app.logger.warning("identity provider unreachable: %s", type(exc).__name__)
+    return _refused(
+        "Sign-in is unavailable right now: the identity provider cannot be reached. "
+        "Please try again in a minute.",
+        503,
+    )
 
 
 def _refused(message: str, status: int) -> tuple[str, int]:
