@@ -95,3 +95,19 @@ def test_png_text_chunks_are_dropped() -> None:
     processed = process_upload(io.BytesIO(out.getvalue()), LIMITS)
     assert b"secret location" not in processed.original.data.read()
     processed.close()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF"])
+def test_palette_transparency_is_kept(fmt: str) -> None:
+    img = Image.new("P", (40, 30), 1)
+    img.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    img.paste(0, (0, 0, 20, 30))
+    out = io.BytesIO()
+    img.save(out, fmt, transparency=0)
+    processed = process_upload(io.BytesIO(out.getvalue()), LIMITS)
+    stored = Image.open(processed.original.data).convert("RGBA")
+    assert stored.getpixel((5, 5))[3] == 0  # the transparent half stays transparent
+    assert stored.getpixel((30, 5))[3] == 255
+    thumb = Image.open(processed.thumbnail.data)
+    assert thumb.mode == "RGBA"
+    processed.close()

@@ -221,8 +221,9 @@ def _reencode(img: Image.Image) -> tuple[Rendition, tuple[int, int]]:
             options |= {"compress_level": 6}
         elif fmt == "WEBP":
             options |= {"quality": 90, "method": 4}
-        elif fmt == "GIF" and "transparency" in img.info:
-            options |= {"transparency": img.info["transparency"]}
+        if fmt in ("PNG", "GIF") and frame.mode == img.mode and "transparency" in img.info:
+            # A palette or tRNS transparent colour is pixel data, not metadata: keep it.
+            options["transparency"] = img.info["transparency"]
         frame.save(out, fmt, **options)
         size = frame.size
     return _finish(out, CONTENT_TYPES[fmt], EXTENSIONS[fmt]), size
