@@ -224,15 +224,36 @@ def test_page_refuses_a_tampered_cursor(records: Records) -> None:
         records.images.page(user.id, "not-a-cursor!", 10)
 
 
-def test_update_saves_title_and_status(records: Records) -> None:
+def test_set_status_is_compare_and_set(records: Records) -> None:
     user = make_user(records)
     image = make_image(user, status=ImageStatus.PENDING)
     records.images.add(image, BIG)
-    records.images.update(image.with_title("Sunset").with_status(ImageStatus.READY))
+    ready, pending, deleting = ImageStatus.READY, ImageStatus.PENDING, ImageStatus.DELETING
+    assert records.images.set_status(user.id, image.id, pending, ready)
+    assert records.images.get(user.id, image.id) == image.with_status(ready)
+    # Only from the expected status: a stale caller cannot move it back.
+    assert not records.images.set_status(user.id, image.id, pending, ready)
+    assert records.images.set_status(user.id, image.id, ready, deleting)
+    assert not records.images.set_status(user.id, image.id, ready, ready)
+    assert records.images.get(user.id, image.id) == image.with_status(deleting)
+    assert not records.images.set_status(user.id, "missing", ready, deleting)
+    assert not records.images.set_status(make_user(records).id, image.id, deleting, ready)
+
+
+def test_rename_touches_only_ready_images_of_the_owner(records: Records) -> None:
+    user, other = make_user(records), make_user(records)
+    image = make_image(user)
+    records.images.add(image, BIG)
+    assert records.images.rename(user.id, image.id, "Sunset")
+    assert records.images.get(user.id, image.id) == image.with_title("Sunset")
+    assert not records.images.rename(other.id, image.id, "Stolen")
+    assert not records.images.rename(user.id, "missing", "x")
+    records.images.set_status(user.id, image.id, ImageStatus.READY, ImageStatus.DELETING)
+    assert not records.images.rename(user.id, image.id, "Back from the dead")
     stored = records.images.get(user.id, image.id)
-    assert stored == image.with_title("Sunset").with_status(ImageStatus.READY)
-    with pytest.raises(NotFound):
-        records.images.update(make_image(user))
+    assert stored is not None
+    assert stored.title == "Sunset"
+    assert stored.status is ImageStatus.DELETING
 
 
 def test_remove_refunds_usage_and_tolerates_missing(records: Records) -> None:

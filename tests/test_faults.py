@@ -64,7 +64,7 @@ def test_blob_store_failing_mid_upload(alice: FlaskClient, app: Flask, backends:
 
 def test_record_store_failing_after_the_blobs(alice: FlaskClient, backends: Backends) -> None:
     real = backends.images
-    backends.images = Failing(real, "update", {1})  # pending → ready fails
+    backends.images = Failing(real, "set_status", {1})  # pending → ready fails
     response = upload(alice, imagefiles.jpeg(), "x.jpg")
     assert response.status_code == 503
     backends.images = real
@@ -76,7 +76,7 @@ def test_crash_with_failed_cleanup_is_finished_by_reconcile(
 ) -> None:
     real_images, real_blobs = backends.images, backends.blobs
     # Marking ready fails, and so does every cleanup delete: a crash's leftovers.
-    backends.images = Failing(real_images, "update", {1})
+    backends.images = Failing(real_images, "set_status", {1})
     backends.blobs = Failing(real_blobs, "delete", {1, 2, 3})
     response = upload(alice, imagefiles.jpeg(), "x.jpg")
     assert response.status_code == 503

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
 
-from picbucket.domain import ApiToken, Image, Page, Quota, Share, Usage, User
+from picbucket.domain import ApiToken, Image, ImageStatus, Page, Quota, Share, Usage, User
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,18 @@ class ImageRepository(Protocol):
         """Return ready images newest first, after ``cursor``."""
         ...
 
-    def update(self, image: Image) -> None:
-        """Save title and status of an existing record; ``NotFound`` if it is gone."""
+    def rename(self, owner_id: str, image_id: str, title: str) -> bool:
+        """Set the title of a ready image; return False if there is no ready image."""
+        ...
+
+    def set_status(
+        self, owner_id: str, image_id: str, expected: ImageStatus, status: ImageStatus
+    ) -> bool:
+        """Move an image from ``expected`` to ``status`` atomically; False if it was not there.
+
+        Compare-and-set, so a rename or a second delete racing a delete can never
+        bring a record back to ``ready`` once it is ``deleting``.
+        """
         ...
 
     def remove(self, owner_id: str, image_id: str) -> None:

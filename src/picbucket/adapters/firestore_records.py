@@ -196,12 +196,33 @@ class FirestoreImages:
         last = items[-1]
         return Page(items=items, next_cursor=encode_cursor(last.created, last.id))
 
-    def update(self, image: Image) -> None:
-        """Save title and status; ``NotFound`` if the record is gone."""
+    def rename(self, owner_id: str, image_id: str, title: str) -> bool:
+        """Set the title of a ready image (in a transaction, so never on a deleting one)."""
+        return self._change_if(owner_id, image_id, ImageStatus.READY, {"title": title})
+
+    def set_status(
+        self, owner_id: str, image_id: str, expected: ImageStatus, status: ImageStatus
+    ) -> bool:
+        """Compare-and-set the status in a transaction."""
+        return self._change_if(owner_id, image_id, expected, {"status": status.value})
+
+    def _change_if(
+        self, owner_id: str, image_id: str, expected: ImageStatus, changes: dict[str, Any]
+    ) -> bool:
+        from google.cloud import firestore
+
+        ref = self._ref(owner_id, image_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or (snap.to_dict() or {}).get("status") != expected.value:
+                return False
+            transaction.update(ref, changes)
+            return True
+
         with _translate():
-            self._ref(image.owner_id, image.id).update(
-                {"title": image.title, "status": image.status.value}
-            )
+            return bool(run(self._client.transaction()))
 
     def remove(self, owner_id: str, image_id: str) -> None:
         """Delete the record and refund its bytes in one transaction; missing is fine."""

@@ -274,15 +274,25 @@ class SqliteImages:
             return Page(images[:limit], encode_cursor(last.created, last.id))
         return Page(images, None)
 
-    def update(self, image: Image) -> None:
-        """Save title and status."""
+    def rename(self, owner_id: str, image_id: str, title: str) -> bool:
+        """Set the title of a ready image."""
         with self._db.transaction() as conn:
             changed = conn.execute(
-                "UPDATE images SET title = ?, status = ? WHERE owner_id = ? AND id = ?",
-                (image.title, image.status.value, image.owner_id, image.id),
+                "UPDATE images SET title = ? WHERE owner_id = ? AND id = ? AND status = 'ready'",
+                (title, owner_id, image_id),
             ).rowcount
-        if changed != 1:
-            raise NotFound("That image is gone.")
+        return changed == 1
+
+    def set_status(
+        self, owner_id: str, image_id: str, expected: ImageStatus, status: ImageStatus
+    ) -> bool:
+        """Compare-and-set the status."""
+        with self._db.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE images SET status = ? WHERE owner_id = ? AND id = ? AND status = ?",
+                (status.value, owner_id, image_id, expected.value),
+            ).rowcount
+        return changed == 1
 
     def remove(self, owner_id: str, image_id: str) -> None:
         """Delete the record and refund its bytes."""

@@ -31,9 +31,9 @@ def rename_image(backends: Backends, owner_id: str, image_id: str, title: str) -
     cleaned = clean_title(title)
     if not cleaned:
         raise InvalidInput("A title needs at least one visible character.")
-    image = get_image(backends, owner_id, image_id).with_title(cleaned)
-    backends.images.update(image)
-    return image
+    if not backends.images.rename(owner_id, image_id, cleaned):
+        raise NotFound(NOT_FOUND)
+    return get_image(backends, owner_id, image_id)
 
 
 def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
@@ -45,8 +45,11 @@ def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
     image = backends.images.get(owner_id, image_id)
     if image is None or image.status is ImageStatus.PENDING:
         raise NotFound(NOT_FOUND)
-    if image.status is not ImageStatus.DELETING:
-        backends.images.update(image.with_status(ImageStatus.DELETING))
+    # Compare-and-set: a delete racing a rename or another delete marks it only once;
+    # a record already marked ``deleting`` (an earlier attempt) is finished below.
+    marked = backends.images.set_status(owner_id, image_id, ImageStatus.READY, ImageStatus.DELETING)
+    if not marked and image.status is not ImageStatus.DELETING:
+        raise NotFound(NOT_FOUND)
     try:
         finish_delete(backends, image)
     except Exception:

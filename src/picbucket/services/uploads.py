@@ -86,8 +86,14 @@ def store_image(
         try:
             _put(backends, image.original, processed.original, image.id)
             _put(backends, image.thumbnail, processed.thumbnail, image.id)
+            if not backends.images.set_status(
+                owner_id, image.id, ImageStatus.PENDING, ImageStatus.READY
+            ):
+                raise BackendUnavailable(
+                    "The upload took too long and was cleaned up; nothing was saved. "
+                    "Please try again."
+                )
             ready = image.with_status(ImageStatus.READY)
-            backends.images.update(ready)
         except BaseException as exc:
             _discard(backends, image)
             if isinstance(exc, PicbucketError):
