@@ -14,7 +14,8 @@ locals {
   # Memory for the pixel limit. Pillow holds a decoded image at 4 bytes a pixel (RGB is
   # padded to RGBA), so a 50 MP upload is 200 MB; applying the EXIF orientation and
   # re-encoding make one more full-size copy before the first is freed: 400 MB peak per
-  # request. Every thread may be decoding at once, plus ~256 MiB for Python, Flask,
+  # request. Animations get the same budget: all frames together are at most max_pixels
+  # (imaging.py), each held as RGBA. Every thread may be decoding at once, plus ~256 MiB for Python, Flask,
   # Pillow and the Google clients:
   #   8 threads x 381 MiB + 256 MiB = 3,308 MiB  ->  4 GiB (the most 1 vCPU allows).
   # 2 GiB would be enough on average but not for eight simultaneous 50 MP uploads, and an

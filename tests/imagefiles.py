@@ -62,6 +62,14 @@ def webp(size: tuple[int, int] = (200, 150)) -> bytes:
     return out.getvalue()
 
 
+def webp_animated(frames: int = 3, size: tuple[int, int] = (32, 24)) -> bytes:
+    """Return an animated WebP."""
+    images = [Image.new("RGB", size, (i * 60, 90, 200 - i * 50)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "WEBP", save_all=True, append_images=images[1:], duration=80)
+    return out.getvalue()
+
+
 def noise_png(size: tuple[int, int], seed: int = 1) -> bytes:
     """Return an incompressible PNG of about width x height x 3 bytes."""
     import random

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 from flask.testing import FlaskClient
@@ -10,6 +11,7 @@ from PIL import Image
 
 import imagefiles
 from helpers import path_of, upload
+from picbucket.domain import InvalidImage, TooLarge
 from picbucket.imaging import Limits, process_upload, thumbnail_box
 
 LIMITS = Limits(max_bytes=25 * 1024 * 1024, max_pixels=50_000_000, max_frames=300)
@@ -111,3 +113,53 @@ def test_palette_transparency_is_kept(fmt: str) -> None:
     thumb = Image.open(processed.thumbnail.data)
     assert thumb.mode == "RGBA"
     processed.close()
+
+
+def test_multi_picture_jpeg_keeps_the_photo_as_a_jpeg() -> None:
+    # Phones save HDR gain maps and depth maps as extra pictures in one JPEG (MPO).
+    first = Image.new("RGB", (300, 200), "red")
+    second = Image.new("RGB", (150, 100), "blue")
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    processed = process_upload(io.BytesIO(out.getvalue()), LIMITS)
+    assert (processed.format, processed.frames) == ("JPEG", 1)
+    assert processed.original.content_type == "image/jpeg"
+    stored = Image.open(processed.original.data)
+    assert stored.format == "JPEG"
+    assert stored.size == (300, 200)
+    assert stored.getpixel((10, 10))[0] > 200  # the first picture, not the second
+    processed.close()
+
+
+def test_animation_pixels_share_one_still_image_budget() -> None:
+    # 10 frames of 100x100 = 100,000 pixels in all: over a 50,000-pixel budget, although
+    # each frame alone is well under it.
+    small = Limits(max_bytes=LIMITS.max_bytes, max_pixels=50_000, max_frames=300)
+    with pytest.raises(TooLarge, match="animation is too large"):
+        process_upload(io.BytesIO(imagefiles.gif(frames=10, size=(100, 100))), small)
+
+
+@pytest.mark.filterwarnings("ignore:.*(EXIF|Tag data|Truncated File):UserWarning")
+def test_corrupted_files_are_refused_cleanly_never_crash() -> None:
+    """Seeded byte mutations of every format: each is stored or refused, never a crash."""
+    rng = random.Random(20261124)
+    sources = [
+        imagefiles.jpeg((64, 48), orientation=6, gps=True),
+        imagefiles.png((40, 30)),
+        imagefiles.gif(frames=3, size=(20, 16)),
+        imagefiles.webp((40, 30)),
+        imagefiles.webp_animated(),
+    ]
+    outcomes: dict[str, int] = {}
+    for _ in range(1500):
+        data = bytearray(rng.choice(sources))
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            process_upload(io.BytesIO(bytes(data)), LIMITS).close()
+            outcome = "stored"
+        except (InvalidImage, TooLarge) as exc:
+            outcome = type(exc).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("InvalidImage", 0) > 100, outcomes

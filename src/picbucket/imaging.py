@@ -18,7 +18,7 @@ from typing import IO, BinaryIO
 
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from picbucket.domain import InvalidImage, TooLarge
+from picbucket.domain import InvalidImage, PicbucketError, TooLarge
 
 # A decompression-bomb *warning* is an error here: an image near the bomb limit is
 # refused rather than decoded.
@@ -35,8 +35,9 @@ THUMBNAIL_EXTENSION = "webp"
 # Re-encoded files under this stay in memory; bigger ones spill to a temp file.
 _SPOOL_BYTES = 4 * 1024 * 1024
 _HASH_CHUNK = 1024 * 1024
-# Animations are decoded frame by frame; this bounds frames x pixels decoded per upload.
-ANIMATION_PIXEL_BUDGET_FACTOR = 4
+# Every frame of an animation is held decoded (RGBA) while it is re-encoded, so all
+# frames together get the same pixel budget as one still image: at most ~200 MB.
+ANIMATION_PIXEL_BUDGET_FACTOR = 1
 
 
 @dataclass(frozen=True)
@@ -86,25 +87,39 @@ def process_upload(source: BinaryIO, limits: Limits) -> ProcessedImage:
         raise InvalidImage("The file is empty.")
     if size > limits.max_bytes:
         raise TooLarge(f"The file is {_mb(size)}; the limit is {_mb(limits.max_bytes)}.")
+    original: Rendition | None = None
     try:
         with _open(source, limits) as img:
-            original, (width, height) = _reencode(img)
-            fmt, frames = str(img.format), getattr(img, "n_frames", 1)
+            fmt, frames = _format_and_frames(img)
+            original, (width, height) = _reencode(img, fmt, frames)
+        thumbnail = make_thumbnail(source)
+    except PicbucketError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise TooLarge(
             f"The image has too many pixels; the limit is {limits.max_pixels / 1e6:g} megapixels."
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow signals truncated or corrupt data with these while decoding.
+    except Exception as exc:
+        # Hostile or corrupt bytes make Pillow raise almost anything (OSError,
+        # SyntaxError, struct.error, IndexError, TypeError from EXIF, encoder
+        # RuntimeErrors): to the person it is all one thing, and nothing was stored.
+        if original is not None:
+            original.data.close()
         raise InvalidImage(
             "The file is damaged or truncated and cannot be read as an image."
         ) from exc
-    try:
-        thumbnail = make_thumbnail(source)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        original.data.close()
-        raise InvalidImage("The file is damaged and cannot be read as an image.") from exc
     return ProcessedImage(original, thumbnail, width, height, fmt, frames)
+
+
+def _format_and_frames(img: Image.Image) -> tuple[str, int]:
+    """Return the format to store and how many frames to keep.
+
+    A multi-picture JPEG (MPO: phone HDR gain maps, "portrait" depth maps) is a
+    JPEG whose first picture is the photo: keep that one, as a JPEG.
+    """
+    if img.format == "MPO":
+        return "JPEG", 1
+    return str(img.format), getattr(img, "n_frames", 1)
 
 
 def make_thumbnail(source: BinaryIO) -> Rendition:
@@ -185,7 +200,7 @@ def _open(source: BinaryIO, limits: Limits) -> _Opened:
             f"The image is {pixels / 1e6:.1f} megapixels; "
             f"the limit is {limits.max_pixels / 1e6:g} megapixels."
         )
-    frames = getattr(img, "n_frames", 1)
+    _, frames = _format_and_frames(img)
     if frames > limits.max_frames:
         img.close()
         raise TooLarge(f"The animation has {frames} frames; the limit is {limits.max_frames}.")
@@ -200,13 +215,12 @@ def _looks_like_markup(head: bytes) -> bool:
     return text.startswith((b"<", b"<?xml", b"<svg", b"<!doctype"))
 
 
-def _reencode(img: Image.Image) -> tuple[Rendition, tuple[int, int]]:
+def _reencode(img: Image.Image, fmt: str, frames: int) -> tuple[Rendition, tuple[int, int]]:
     """Return the clean re-encoding and its (width, height) after EXIF orientation."""
-    fmt = str(img.format)
     icc = img.info.get("icc_profile")
     out = _spool()
     size = img.size
-    if getattr(img, "n_frames", 1) > 1:
+    if frames > 1:
         _save_animation(img, fmt, out)
     else:
         img.load()
