@@ -110,3 +110,21 @@ def test_tampered_cursor_is_a_clear_400(alice: FlaskClient) -> None:
     response = alice.get("/api/v1/images", query_string={"cursor": "not-a-cursor!!"})
     assert response.status_code == 400
     assert response.json["error"]["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("bad_id", ["..", ".", "__x__", "a" * 23, "a/b", "%2e%2e"])
+def test_malformed_ids_are_not_found_on_every_backend(alice: FlaskClient, bad_id: str) -> None:
+    headers = {"X-CSRFToken": csrf_token(alice)}
+    token = csrf_token(alice)
+    assert alice.get(f"/api/v1/images/{bad_id}").status_code == 404
+    assert alice.delete(f"/api/v1/images/{bad_id}", headers=headers).status_code == 404
+    assert (
+        alice.patch(f"/api/v1/images/{bad_id}", json={"title": "x"}, headers=headers).status_code
+        == 404
+    )
+    assert alice.delete(f"/api/v1/shares/{bad_id}", headers=headers).status_code == 404
+    assert (
+        alice.post(f"/settings/tokens/{bad_id}/revoke", data={"csrf_token": token}).status_code
+        == 404
+    )
+    assert alice.get(f"/s/{bad_id}").status_code == 404

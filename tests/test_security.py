@@ -200,3 +200,44 @@ def test_unexpected_errors_get_a_friendly_500_without_details(
             "message": "Something went wrong on our side. Please try again.",
         }
     }
+
+
+def test_share_images_embed_anywhere_private_images_nowhere(
+    alice: FlaskClient, client: FlaskClient
+) -> None:
+    image = upload(alice, imagefiles.png(), "x.png").json
+    private = alice.get(path_of(image["image_url"]))
+    assert private.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    from conftest import csrf_token
+
+    share = alice.post(
+        f"/api/v1/images/{image['id']}/shares", json={}, headers={"X-CSRFToken": csrf_token(alice)}
+    ).json
+    public = client.get(path_of(share["share_image_url"]))
+    assert public.status_code == 200
+    assert public.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+
+
+def test_several_ranges_get_the_whole_file(alice: FlaskClient) -> None:
+    image = upload(alice, imagefiles.png(), "x.png").json
+    path = path_of(image["image_url"])
+    whole = alice.get(path)
+    response = alice.get(path, headers={"Range": "bytes=0-1,5-6"})
+    assert response.status_code == 200
+    assert response.data == whole.data
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "MDAwMS0wMS0wMVQwMDowMDowMCsyMzo1OXx4",  # year 1 at +23:59: overflows in UTC
+        "MjAyNi0wMS0wMVQwMDowMDowMHx4",  # no time zone
+        "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHw",  # no id
+        "%%%",
+    ],
+)
+def test_crafted_cursors_are_a_clear_400(alice: FlaskClient, cursor: str) -> None:
+    api = alice.get("/api/v1/images", query_string={"cursor": cursor})
+    assert api.status_code == 400
+    assert api.json["error"]["code"] == "invalid_cursor"
+    assert alice.get("/", query_string={"cursor": cursor}).status_code == 400

@@ -27,8 +27,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_text, item_id = raw.split("|", 1)
         created = datetime.fromisoformat(created_text)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        if created.tzinfo is None or not item_id:
+            raise ValueError("naive time or empty id")
+        # Normalising here also rejects offsets that overflow (year 1, +23:59).
+        created = created.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidCursor("That page link is not valid; start from the first page.") from exc
-    if created.tzinfo is None or not item_id:
-        raise InvalidCursor("That page link is not valid; start from the first page.")
     return created, item_id

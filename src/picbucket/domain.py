@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -30,6 +31,18 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """Return a random 128-bit URL-safe identifier (22 characters)."""
     return secrets.token_urlsafe(16)
+
+
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def is_id(value: str) -> bool:
+    """Tell whether ``value`` has the shape ``new_id`` produces.
+
+    Checked before any lookup, so a malformed id from a URL is a plain "not found"
+    and never reaches a backend (Firestore refuses ids such as ``..``).
+    """
+    return _ID_SHAPE.fullmatch(value) is not None
 
 
 def new_secret(prefix: str) -> str:

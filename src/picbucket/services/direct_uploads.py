@@ -9,13 +9,20 @@ A bucket lifecycle rule (and ``reconcile``) deletes incoming objects nobody fini
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, BinaryIO
 
-from picbucket.domain import Image, InvalidInput, NotFound, QuotaExceeded, TooLarge, new_id
+from picbucket.domain import (
+    Image,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    TooLarge,
+    is_id,
+    new_id,
+)
 from picbucket.imaging import CONTENT_TYPES
 from picbucket.ports import UploadTicket
 from picbucket.services.uploads import quota_for, store_image
@@ -25,7 +32,6 @@ from picbucket.wiring import Backends
 INCOMING_PREFIX = "incoming/"
 # Long enough for a slow connection to send a couple of hundred MB.
 TICKET_TTL = timedelta(minutes=30)
-_UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _SPOOL_BYTES = 8 * MIB
 _COPY_CHUNK = MIB
 
@@ -73,7 +79,7 @@ def finish_direct_upload(
     backends: Backends, settings: Settings, owner_id: str, upload_id: str, filename: str | None
 ) -> Image:
     """Validate and store a file the browser uploaded to the bucket; remove the incoming copy."""
-    if not _UPLOAD_ID.match(upload_id):
+    if not is_id(upload_id):
         raise NotFound("No such upload.")
     key = incoming_key(owner_id, upload_id)
     limit = settings.max_direct_upload_mb * MIB

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from picbucket.domain import Image, ImageStatus, InvalidInput, NotFound, Page
+from picbucket.domain import Image, ImageStatus, InvalidInput, NotFound, Page, is_id
 from picbucket.services.uploads import clean_title
 from picbucket.wiring import Backends
 
@@ -15,7 +15,7 @@ NOT_FOUND = "No such image."
 
 def get_image(backends: Backends, owner_id: str, image_id: str) -> Image:
     """Return the owner's ready image, or raise ``NotFound`` (also for other owners')."""
-    image = backends.images.get(owner_id, image_id)
+    image = backends.images.get(owner_id, image_id) if is_id(image_id) else None
     if image is None or image.status is not ImageStatus.READY:
         raise NotFound(NOT_FOUND)
     return image
@@ -31,7 +31,7 @@ def rename_image(backends: Backends, owner_id: str, image_id: str, title: str) -
     cleaned = clean_title(title)
     if not cleaned:
         raise InvalidInput("A title needs at least one visible character.")
-    if not backends.images.rename(owner_id, image_id, cleaned):
+    if not is_id(image_id) or not backends.images.rename(owner_id, image_id, cleaned):
         raise NotFound(NOT_FOUND)
     return get_image(backends, owner_id, image_id)
 
@@ -42,7 +42,7 @@ def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
     Order (DESIGN.md): mark ``deleting`` (invisible at once) → shares → blobs →
     record. A crash part-way leaves a ``deleting`` record that reconcile finishes.
     """
-    image = backends.images.get(owner_id, image_id)
+    image = backends.images.get(owner_id, image_id) if is_id(image_id) else None
     if image is None or image.status is ImageStatus.PENDING:
         raise NotFound(NOT_FOUND)
     # Compare-and-set: a delete racing a rename or another delete marks it only once;

@@ -10,6 +10,7 @@ from picbucket.domain import (
     NotFound,
     Share,
     hash_secret,
+    is_id,
     new_id,
     utcnow,
 )
@@ -48,7 +49,7 @@ def create_share(
 
 def open_share(backends: Backends, token: str) -> tuple[Share, Image]:
     """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown)."""
-    share = backends.shares.by_token_hash(hash_secret(token))
+    share = backends.shares.by_token_hash(hash_secret(token)) if is_id(token) else None
     if share is None or not share.is_live(utcnow()):
         raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
     image = backends.images.get(share.owner_id, share.image_id)
@@ -64,7 +65,7 @@ def list_shares(backends: Backends, owner_id: str, image_id: str | None = None) 
 
 def revoke_share(backends: Backends, owner_id: str, share_id: str) -> Share:
     """Revoke one of the owner's links; ``NotFound`` for anyone else's."""
-    if not backends.shares.revoke(owner_id, share_id, utcnow()):
+    if not is_id(share_id) or not backends.shares.revoke(owner_id, share_id, utcnow()):
         raise NotFound("No such share link.")
     share = backends.shares.get(owner_id, share_id)
     assert share is not None

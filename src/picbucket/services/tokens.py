@@ -9,6 +9,7 @@ from picbucket.domain import (
     InvalidInput,
     NotFound,
     hash_secret,
+    is_id,
     new_id,
     new_secret,
     utcnow,
@@ -61,5 +62,5 @@ def list_tokens(backends: Backends, owner_id: str) -> list[ApiToken]:
 
 def revoke_token(backends: Backends, owner_id: str, token_id: str) -> None:
     """Revoke one of the owner's tokens; ``NotFound`` for anyone else's."""
-    if not backends.tokens.revoke(owner_id, token_id):
+    if not is_id(token_id) or not backends.tokens.revoke(owner_id, token_id):
         raise NotFound("No such token.")

@@ -15,7 +15,9 @@ from picbucket.web.security import MEDIA_CSP
 _CHUNK = 256 * 1024
 
 
-def variant_response(variant: Variant, *, cache_control: str, download_name: str) -> Response:
+def variant_response(
+    variant: Variant, *, cache_control: str, download_name: str, embeddable: bool = False
+) -> Response:
     """Stream a stored variant, answering conditional and Range requests.
 
     The record knows each variant's size and sha256, so a 304 or a 416 costs no
@@ -29,7 +31,8 @@ def variant_response(variant: Variant, *, cache_control: str, download_name: str
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": MEDIA_CSP,
         "Content-Disposition": f'inline; filename="{download_name}"',
-        "Cross-Origin-Resource-Policy": "same-site",
+        # Share-link images are meant to be embedded anywhere; private ones nowhere else.
+        "Cross-Origin-Resource-Policy": "cross-origin" if embeddable else "same-origin",
     }
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
@@ -37,7 +40,8 @@ def variant_response(variant: Variant, *, cache_control: str, download_name: str
     byte_range = request.range
     # If-Range: only honour the range if the client's copy is still current.
     if_range_ok = "If-Range" not in request.headers or request.if_range.etag == etag
-    if byte_range is not None and if_range_ok:
+    # One range is served; several (rare, and costly to stream) get the whole file.
+    if byte_range is not None and if_range_ok and len(byte_range.ranges) == 1:
         bounds = byte_range.range_for_length(variant.size)
         if bounds is None:
             headers["Content-Range"] = f"bytes */{variant.size}"

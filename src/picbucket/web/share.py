@@ -53,4 +53,5 @@ def image(token: str, ext: str) -> Response:
         variant,
         cache_control=SHARED_CACHE,
         download_name=f"picbucket-{shared.id}.{ext}",
+        embeddable=True,
     )
