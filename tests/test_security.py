@@ -241,3 +241,24 @@ def test_crafted_cursors_are_a_clear_400(alice: FlaskClient, cursor: str) -> Non
     assert api.status_code == 400
     assert api.json["error"]["code"] == "invalid_cursor"
     assert alice.get("/", query_string={"cursor": cursor}).status_code == 400
+
+
+def test_share_tokens_never_reach_the_logs(
+    alice: FlaskClient, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from conftest import csrf_token
+
+    image = upload(alice, imagefiles.png(), "x.png").json
+    share = alice.post(
+        f"/api/v1/images/{image['id']}/shares", json={}, headers={"X-CSRFToken": csrf_token(alice)}
+    ).json
+    token = share["share_url"].rsplit("/", 1)[1]
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    assert client.get(path_of(share["share_url"])).status_code == 200
+    assert client.get(path_of(share["share_image_url"])).status_code == 200
+    lines = [
+        CloudLoggingFormatter().format(r) for r in caplog.records if r.name.startswith("picbucket")
+    ]
+    assert any('"/s/<token>"' in line for line in lines)
+    assert not [line for line in lines if token in line]

@@ -148,42 +148,6 @@ def test_serves_healthz_and_exits_cleanly_on_sigterm(
     assert (tmp_path / "data").is_dir(), "PICBUCKET_DATA_DIR was not used"
 
 
-def test_access_log_opt_in_writes_cloud_logging_http_requests(
-    tmp_path: Path, running: list[Server]
-) -> None:
-    server = start_server(
-        tmp_path,
-        PICBUCKET_GUNICORN_ACCESS_LOG="1",
-        PICBUCKET_GCP_PROJECT="demo-project",
-        PICBUCKET_PROXY_HOPS="1",
-    )
-    running.append(server)
-    headers = {
-        "User-Agent": "picbucket-test",
-        "X-Cloud-Trace-Context": "4bf92f3577b34da6a3ce929d0e0e4736/1;o=1",
-        "X-Forwarded-For": "203.0.113.9",
-    }
-    assert server.get("/healthz?probe=1", headers)[0] == 200
-    code, _, out, err = server.stop()
-    assert code == 0, err
-
-    access = [e for e in _json_lines(out) if e.get("logger") == "gunicorn.access"]
-    (entry,) = [e for e in access if "probe=1" in e["httpRequest"]["requestUrl"]]
-    assert entry["severity"] == "INFO"
-    assert entry["logging.googleapis.com/trace"] == (
-        "projects/demo-project/traces/4bf92f3577b34da6a3ce929d0e0e4736"
-    )
-    http = entry["httpRequest"]
-    assert http["requestMethod"] == "GET"
-    assert http["requestUrl"] == f"http://127.0.0.1:{server.port}/healthz?probe=1"
-    assert http["status"] == 200
-    assert int(http["responseSize"]) > 0
-    assert http["userAgent"] == "picbucket-test"
-    assert http["remoteIp"] == "203.0.113.9"
-    assert http["latency"].endswith("s")
-    float(http["latency"].removesuffix("s"))
-
-
 # --- The settings ----------------------------------------------------------------------
 
 
@@ -207,12 +171,10 @@ def test_environment_drives_port_workers_threads(monkeypatch: pytest.MonkeyPatch
         PORT="9000",
         PICBUCKET_WORKERS="2",
         PICBUCKET_THREADS="3",
-        PICBUCKET_GUNICORN_ACCESS_LOG="1",
         PICBUCKET_LOG_LEVEL="WARNING",
     )
     assert conf["bind"] == "0.0.0.0:9000"
     assert conf["concurrency"]() == 6
-    assert conf["accesslog"] == "-"
     assert conf["loglevel"] == "warning"
 
 
@@ -225,7 +187,11 @@ def test_bad_worker_count_is_refused(monkeypatch: pytest.MonkeyPatch, bad: str) 
 def test_error_records_format_as_cloud_logging_json(monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 
-    formatter = load_config(monkeypatch)["CloudLoggingFormatter"]()
+    from picbucket.web.logs import CloudLoggingFormatter
+
+    logger_class = load_config(monkeypatch)["logger_class"]
+    assert logger_class.__name__ == "CloudLoggingLogger"
+    formatter = CloudLoggingFormatter()  # what CloudLoggingLogger installs
     try:
         raise RuntimeError("boom")
     except RuntimeError:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from picbucket.domain import PicbucketError
+from picbucket.web.logs import loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, loggable_path())
         return error_response(500, "internal", MESSAGES[500])
 
     del _domain, _csrf, _http, _unexpected

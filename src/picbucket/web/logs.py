@@ -24,17 +24,19 @@ class CloudLoggingFormatter(logging.Formatter):
     """Format records as one JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            # Error Reporting picks up stack traces found in the message field.
+            message = f"{message}\n{self.formatException(record.exc_info)}"
         entry: dict[str, Any] = {
             "severity": record.levelname,
-            "message": record.getMessage(),
+            "message": message,
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
-            entry["stack_trace"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -46,6 +48,18 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(CloudLoggingFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def loggable_path() -> str:
+    """Return the request path fit for logs: a share link's token is its whole secret.
+
+    Share URLs are logged by their route (``/s/<token>``); every other path as is
+    (image ids are not secrets, and query strings, which can carry an OAuth code,
+    are never logged).
+    """
+    if request.blueprint == "share" and request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path
 
 
 def trace_field(project: str) -> dict[str, str]:
@@ -78,10 +92,10 @@ def init_request_logging(app: Flask, project: str) -> None:
     def _log(response: Response) -> Response:
         started = getattr(g, "request_started", None)
         latency = time.perf_counter() - started if started else 0.0
-        # The query string can carry an OAuth code or a cursor; log the path only.
+        path = loggable_path()
         http_request = {
             "requestMethod": request.method,
-            "requestUrl": request.path,
+            "requestUrl": path,
             "status": response.status_code,
             "responseSize": str(response.content_length or 0),
             "userAgent": request.user_agent.string[:200],
@@ -91,7 +105,7 @@ def init_request_logging(app: Flask, project: str) -> None:
         severity = logging.WARNING if response.status_code >= 500 else logging.INFO
         access.log(
             severity,
-            f"{request.method} {request.path} {response.status_code}",
+            f"{request.method} {path} {response.status_code}",
             extra={"httpRequest": http_request, **trace_field(project)},
         )
         return response
