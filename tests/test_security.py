@@ -262,3 +262,12 @@ def test_share_tokens_never_reach_the_logs(
     ]
     assert any('"/s/<token>"' in line for line in lines)
     assert not [line for line in lines if token in line]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_api": "3 per minute"}])
+def test_made_up_tokens_share_one_counter_per_address(client: FlaskClient) -> None:
+    statuses = [
+        client.get("/api/v1/images", headers={"Authorization": f"Bearer pb_fake{i}"}).status_code
+        for i in range(5)
+    ]
+    assert statuses == [401, 401, 401, 429, 429]

@@ -20,8 +20,8 @@ from picbucket.domain import InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
-from picbucket.services.tokens import authenticate
 from picbucket.services.uploads import store_image
+from picbucket.web.bearer import bearer_token, has_bearer
 from picbucket.web.context import backends, settings
 from picbucket.web.errors import error_response
 from picbucket.web.logs import log_event
@@ -45,10 +45,8 @@ def api_auth(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        if header:
-            scheme, _, secret = header.partition(" ")
-            token = authenticate(backends(), secret.strip()) if scheme.lower() == "bearer" else None
+        if has_bearer():
+            token = bearer_token()
             if token is None:
                 return _unauthorized("The API token is missing, malformed or revoked.")
             g.api_owner = token.owner_id

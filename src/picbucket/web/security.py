@@ -12,17 +12,19 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from picbucket.settings import Settings
+from picbucket.web.bearer import bearer_token, has_bearer
 
 csrf = CSRFProtect()
 
 
 def _rate_limit_key() -> str:
-    # Signed-in people are limited per account, everyone else per client address.
+    # Signed-in people and valid API tokens are limited per account; everyone else
+    # per client address, so made-up tokens cannot mint fresh counters.
+    if has_bearer():
+        token = bearer_token()
+        return f"user:{token.owner_id}" if token else f"ip:{get_remote_address()}"
     if current_user and current_user.is_authenticated:
         return f"user:{current_user.user.id}"
-    token = request.headers.get("Authorization", "")
-    if token.startswith("Bearer "):
-        return f"token:{token[7:][:16]}"
     return f"ip:{get_remote_address()}"
 
 
