@@ -8,6 +8,7 @@ from picbucket.domain import ApiToken
 from picbucket.services.tokens import authenticate
 from picbucket.web.context import backends
 
+
 def has_bearer() -> bool:
     """Tell whether the request carries an Authorization header at all."""
     return bool(request.headers.get("Authorization"))
