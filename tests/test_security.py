@@ -271,3 +271,16 @@ def test_made_up_tokens_share_one_counter_per_address(client: FlaskClient) -> No
         for i in range(5)
     ]
     assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_share_page_visitors_get_no_cookie(alice: FlaskClient, client: FlaskClient) -> None:
+    from conftest import csrf_token
+
+    image = upload(alice, imagefiles.png(), "x.png").json
+    share = alice.post(
+        f"/api/v1/images/{image['id']}/shares", json={}, headers={"X-CSRFToken": csrf_token(alice)}
+    ).json
+    page = client.get(path_of(share["share_url"]))
+    assert page.status_code == 200
+    assert "Set-Cookie" not in page.headers
+    assert "Set-Cookie" not in client.get("/").headers

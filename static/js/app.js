@@ -4,7 +4,9 @@
   "use strict";
 
   var ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
-  var csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  // Only signed-in pages carry a CSRF token (visitors get no session cookie at all).
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.content : "";
 
   function humanBytes(size) {
     if (size < 1024) return size + " B";
