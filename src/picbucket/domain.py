@@ -84,6 +84,25 @@ class Quota:
     max_bytes: int
     max_images: int
 
+    def check(self, usage: Usage, adding_bytes: int) -> None:
+        """Raise ``QuotaExceeded`` if one more image of ``adding_bytes`` does not fit."""
+        if usage.images + 1 > self.max_images:
+            raise QuotaExceeded(
+                f"You have reached your quota of {self.max_images} images. "
+                "Delete some images and try again."
+            )
+        if usage.bytes + adding_bytes > self.max_bytes:
+            free = max(self.max_bytes - usage.bytes, 0)
+            raise QuotaExceeded(
+                f"That would take you over your storage quota: this image needs "
+                f"{_mb(adding_bytes)} but only {_mb(free)} of your {_mb(self.max_bytes)} "
+                "is free. Delete some images and try again."
+            )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
 
 @dataclass(frozen=True)
 class Usage:

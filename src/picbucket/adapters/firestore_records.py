@@ -153,7 +153,7 @@ class FirestoreImages:
             if not user_snap.exists:
                 raise NotFound("No such user.")
             usage = _usage(user_snap.to_dict() or {})
-            _check_quota(usage, image, quota)
+            quota.check(usage, image.bytes)
             transaction.create(image_ref, _image_doc(image))
             transaction.update(
                 user_ref,
@@ -456,25 +456,6 @@ def _translate(
         if isinstance(exc, ValueError) and "transaction" not in str(exc).lower():
             raise
         raise BackendUnavailable("Firestore is busy; nothing was changed.") from exc
-
-
-def _check_quota(usage: Usage, image: Image, quota: Quota) -> None:
-    if usage.images + 1 > quota.max_images:
-        raise QuotaExceeded(
-            f"You have reached your quota of {quota.max_images} images. "
-            "Delete some images and try again."
-        )
-    if usage.bytes + image.bytes > quota.max_bytes:
-        free = max(quota.max_bytes - usage.bytes, 0)
-        raise QuotaExceeded(
-            f"That would take you over your storage quota: this image needs "
-            f"{_mib(image.bytes)} but only {_mib(free)} of your {_mib(quota.max_bytes)} "
-            "is free. Delete some images and try again."
-        )
-
-
-def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB"
 
 
 def _delete_all(client: Client, refs: list[DocumentReference]) -> None:

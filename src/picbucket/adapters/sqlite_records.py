@@ -226,10 +226,13 @@ class SqliteImages:
                 (image.bytes, image.owner_id, image.bytes, quota.max_bytes, quota.max_images),
             ).rowcount
             if charged != 1:
-                exists = conn.execute("SELECT 1 FROM users WHERE id = ?", (image.owner_id,))
-                if exists.fetchone() is None:
+                row = conn.execute(
+                    "SELECT used_bytes, image_count FROM users WHERE id = ?", (image.owner_id,)
+                ).fetchone()
+                if row is None:
                     raise NotFound("No such user.")
-                raise QuotaExceeded(_quota_message(quota))
+                quota.check(Usage(row["used_bytes"], row["image_count"]), image.bytes)
+                raise QuotaExceeded("That would take you over your quota.")  # not reached
             conn.execute(
                 "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -338,13 +341,6 @@ class SqliteImages:
             rows = self._db.query(f"SELECT owner_id, id FROM images WHERE {clause}", params)  # noqa: S608
             found.update((row["owner_id"], row["id"]) for row in rows)
         return found
-
-
-def _quota_message(quota: Quota) -> str:
-    return (
-        f"That would take you over your quota of {quota.max_bytes // (1024 * 1024)} MB "
-        f"or {quota.max_images} images. Delete some images and try again."
-    )
 
 
 def _image(row: sqlite3.Row) -> Image:

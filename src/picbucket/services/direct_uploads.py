@@ -18,7 +18,6 @@ from picbucket.domain import (
     Image,
     InvalidInput,
     NotFound,
-    QuotaExceeded,
     TooLarge,
     is_id,
     new_id,
@@ -61,8 +60,7 @@ def start_direct_upload(
     if size > limit:
         raise TooLarge(f"The file is {size / MIB:.1f} MB; the limit is {limit / MIB:.0f} MB.")
     quota = quota_for(settings)
-    if backends.images.usage(owner_id).bytes + size > quota.max_bytes:
-        raise QuotaExceeded("This file does not fit in your remaining quota.")
+    quota.check(backends.images.usage(owner_id), size)
     upload_id = new_id()
     ticket = backends.blobs.upload_ticket(
         incoming_key(owner_id, upload_id), content_type, limit, TICKET_TTL

@@ -13,7 +13,6 @@ from picbucket.domain import (
     ImageStatus,
     PicbucketError,
     Quota,
-    QuotaExceeded,
     Variant,
     new_id,
     utcnow,
@@ -108,13 +107,9 @@ def store_image(
 
 
 def _check_quota_early(backends: Backends, owner_id: str, quota: Quota) -> None:
-    # Cheap read before the expensive decode; the authoritative check is in add().
-    usage = backends.images.usage(owner_id)
-    if usage.images >= quota.max_images or usage.bytes >= quota.max_bytes:
-        raise QuotaExceeded(
-            f"Your quota is full ({quota.max_bytes // MIB} MB or {quota.max_images} images). "
-            "Delete some images and try again."
-        )
+    # Cheap read before the expensive decode (any image needs at least a byte);
+    # the authoritative check is in the repository's add() transaction.
+    quota.check(backends.images.usage(owner_id), 1)
 
 
 def _new_image(owner_id: str, title: str, processed: ProcessedImage) -> Image:
