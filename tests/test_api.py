@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 import imagefiles
 from conftest import csrf_token
 from helpers import path_of, upload
+from picbucket.wiring import Backends
 
 
 def _new_token(client: FlaskClient, name: str = "curl") -> str:
@@ -157,3 +158,17 @@ def test_direct_upload_needs_cloud_storage_on_local_disk(alice: FlaskClient) -> 
     # Local disk, and the emulated bucket without a signing key, cannot take direct uploads.
     assert response.status_code == 400
     assert "needs Cloud Storage with URL signing" in response.json["error"]["message"]
+
+
+def test_upload_with_an_unknown_share_choice_stores_nothing(
+    alice: FlaskClient, backends: Backends
+) -> None:
+    response = alice.post(
+        "/api/v1/images?share=forever",
+        data={"file": (io.BytesIO(imagefiles.png()), "x.png")},
+        headers={"X-CSRFToken": csrf_token(alice)},
+    )
+    assert response.status_code == 400
+    assert "1h, 1d, 7d, 30d, never" in response.json["error"]["message"]
+    assert alice.get("/api/v1/images").json["items"] == []
+    assert list(backends.blobs.scan("")) == []

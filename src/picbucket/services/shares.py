@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from picbucket.domain import (
     Image,
     ImageStatus,
+    InvalidInput,
     NotFound,
     Share,
     hash_secret,
@@ -28,11 +30,26 @@ EXPIRY_CHOICES: dict[str, timedelta | None] = {
 EXPIRY_LABELS = {"1h": "1 hour", "1d": "1 day", "7d": "7 days", "30d": "30 days", "never": "Never"}
 
 
-def create_share(
-    backends: Backends, owner_id: str, image_id: str, expires_in: timedelta | None
-) -> tuple[Share, str]:
-    """Create a link to the owner's image; return it and the token (shown once)."""
-    get_image(backends, owner_id, image_id)
+@dataclass(frozen=True)
+class NewShare:
+    """A just-created link: the token exists only here and in the owner's hands."""
+
+    share: Share
+    token: str
+    image: Image
+
+
+def parse_expiry(choice: str) -> timedelta | None:
+    """Return the lifetime an expiry choice means (None: never); ``InvalidInput`` if unknown."""
+    if choice not in EXPIRY_CHOICES:
+        raise InvalidInput(f"Choose how long the link works: one of {', '.join(EXPIRY_CHOICES)}.")
+    return EXPIRY_CHOICES[choice]
+
+
+def create_share(backends: Backends, owner_id: str, image_id: str, expiry: str) -> NewShare:
+    """Create a link to the owner's image that lives for ``expiry`` (see EXPIRY_CHOICES)."""
+    expires_in = parse_expiry(expiry)
+    image = get_image(backends, owner_id, image_id)
     token = new_id()  # 128 random bits; only its hash is stored
     now = utcnow()
     share = Share(
@@ -44,7 +61,7 @@ def create_share(
         expires=None if expires_in is None else now + expires_in,
     )
     backends.shares.add(share)
-    return share, token
+    return NewShare(share, token, image)
 
 
 def open_share(backends: Backends, token: str) -> tuple[Share, Image]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
@@ -58,8 +58,7 @@ def revoke_token(token_id: str) -> Response:
 def sharex() -> Response:
     """Create a dedicated token and download a ShareX custom uploader (.sxcu) using it."""
     expiry = request.form.get("expires", "30d")
-    if expiry not in share_service.EXPIRY_CHOICES:
-        abort(400, "Choose how long ShareX links should work.")
+    share_service.parse_expiry(expiry)  # refuse an unknown choice before minting a token
     token, secret = token_service.create_token(backends(), owner_id(), "ShareX")
     log_event("token_created", user_id=owner_id(), token_id=token.id)
     config = {

@@ -83,14 +83,6 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _expiry(choice: object) -> str:
-    value = "never" if choice is None else str(choice)
-    if value not in share_service.EXPIRY_CHOICES:
-        choices = ", ".join(share_service.EXPIRY_CHOICES)
-        raise InvalidInput(f"expires must be one of: {choices}.")
-    return value
-
-
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """Return the OpenAPI 3.1 description of this API."""
@@ -112,17 +104,16 @@ def upload() -> tuple[Response, int, dict[str, str]]:
     file = request.files.get("file")
     if file is None or not file.filename:
         raise InvalidInput("Send the image as multipart/form-data in a field named “file”.")
-    share_choice = request.args.get("share")
-    expiry = _expiry(share_choice) if share_choice else None
+    expiry = request.args.get("share")
+    if expiry is not None:
+        share_service.parse_expiry(expiry)  # refuse a bad choice before storing anything
     image = store_image(backends(), settings(), _owner(), file.stream, file.filename)  # type: ignore[arg-type]
     log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes)
     body = image_json(image)
     if expiry is not None:
-        share, token = share_service.create_share(
-            backends(), _owner(), image.id, share_service.EXPIRY_CHOICES[expiry]
-        )
-        log_event("share", user_id=_owner(), image_id=image.id, share_id=share.id)
-        body["share"] = {**share_json(share), **share_urls(image, token)}
+        new = share_service.create_share(backends(), _owner(), image.id, expiry)
+        log_event("share", user_id=_owner(), image_id=image.id, share_id=new.share.id)
+        body["share"] = {**share_json(new.share), **share_urls(image, new.token)}
     body["quota"] = quota_json(backends().images.usage(_owner()))
     return jsonify(body), 201, {"Location": body["page_url"]}
 
@@ -207,13 +198,12 @@ def create_share(image_id: str) -> tuple[Response, int]:
     body = request.get_json(silent=True) if request.data else {}
     if not isinstance(body, dict):
         raise InvalidInput("Send a JSON object, or no body for a link that never expires.")
-    expiry = _expiry(body.get("expires"))
-    share, token = share_service.create_share(
-        backends(), _owner(), image_id, share_service.EXPIRY_CHOICES[expiry]
+    expires = body.get("expires")
+    new = share_service.create_share(
+        backends(), _owner(), image_id, "never" if expires is None else str(expires)
     )
-    image = image_service.get_image(backends(), _owner(), image_id)
-    log_event("share", user_id=_owner(), image_id=image_id, share_id=share.id)
-    return jsonify({**share_json(share), **share_urls(image, token)}), 201
+    log_event("share", user_id=_owner(), image_id=image_id, share_id=new.share.id)
+    return jsonify({**share_json(new.share), **share_urls(new.image, new.token)}), 201
 
 
 @bp.get("/shares")

@@ -108,20 +108,16 @@ def delete(image_id: str) -> Response:
 @login_required
 def create_share(image_id: str) -> str:
     """Create a share link and show it once."""
-    choice = request.form.get("expires", "7d")
-    if choice not in share_service.EXPIRY_CHOICES:
-        abort(400, "Choose how long the link should work.")
-    share, token = share_service.create_share(
-        backends(), owner_id(), image_id, share_service.EXPIRY_CHOICES[choice]
+    new = share_service.create_share(
+        backends(), owner_id(), image_id, request.form.get("expires", "7d")
     )
-    log_event("share", user_id=owner_id(), image_id=image_id, share_id=share.id)
-    image = image_service.get_image(backends(), owner_id(), image_id)
+    log_event("share", user_id=owner_id(), image_id=image_id, share_id=new.share.id)
     return render_template(
         "image.html",
-        image=image,
+        image=new.image,
         shares=share_service.list_shares(backends(), owner_id(), image_id),
         expiry_labels=share_service.EXPIRY_LABELS,
-        new_share={"share": share, "links": share_links(image, token)},
+        new_share={"share": new.share, "links": share_links(new.image, new.token)},
     )
 
 
