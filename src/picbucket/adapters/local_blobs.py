@@ -89,6 +89,7 @@ class LocalBlobStore:
             raise Conflict(f"blob {key} already exists") from None
         finally:
             os.unlink(tmp.name)
+        _fsync_dir(path.parent)  # the new name itself must survive a power cut
         stat = path.stat()
         return BlobInfo(key=key, size=stat.st_size, updated=_mtime(stat.st_mtime))
 
@@ -141,6 +142,14 @@ class LocalBlobStore:
         """Raise if the data directory is not writable."""
         if not os.access(self.root, os.W_OK):
             raise OSError(f"{self.root} is not writable")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _mtime(timestamp: float) -> datetime:
