@@ -229,6 +229,7 @@ def main() -> None:
             data_dir=Path(tmp) / "local",
             rate_limit_upload="100000 per minute",
             rate_limit_api="100000 per minute",
+            log_level="WARNING",  # keep the table readable
         )
         rows += bench_gallery(base, args.images, args.runs, "sqlite")
         rows += bench_uploads(
