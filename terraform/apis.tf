@@ -3,6 +3,8 @@
 locals {
   apis = toset([
     "artifactregistry.googleapis.com",
+    # Starts the reconcile job on a schedule (reconcile.tf).
+    "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     # signBlob: the runtime account signs Cloud Storage URLs without a key file.

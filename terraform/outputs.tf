@@ -45,3 +45,8 @@ output "oauth_secret_names" {
     client_secret = google_secret_manager_secret.app["PICBUCKET_OIDC_CLIENT_SECRET"].secret_id
   }
 }
+
+output "reconcile_job" {
+  description = "Cloud Run job that runs picbucket reconcile: gcloud run jobs execute <reconcile_job> --region <region> --wait."
+  value       = google_cloud_run_v2_job.reconcile.name
+}

@@ -24,7 +24,10 @@ locals {
   decode_mib_per_request = ceil(var.max_pixels * 4 * 2 / 1048576)
   min_memory_mib         = 256 + local.concurrency * local.decode_mib_per_request
 
-  # Plain (non-secret) configuration; secrets are added from local.secret_env below.
+  # Plain (non-secret) configuration; secrets come from local.secret_env (secrets.tf).
+  # The one list of settings: the service (below) and the reconcile job (reconcile.tf)
+  # both build their environment from these two maps, so the job always sees the same
+  # bucket, database, secrets and allow-list as the app it cleans up after.
   app_env = {
     PICBUCKET_ENV                     = "production"
     PICBUCKET_BLOB_STORE              = "gcs"

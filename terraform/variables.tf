@@ -259,6 +259,38 @@ variable "secret_key_version" {
   }
 }
 
+# --- Scheduled reconcile (reconcile.tf) ----------------------------------------------
+
+variable "reconcile_enabled" {
+  description = "Run `picbucket reconcile` on reconcile_schedule with Cloud Scheduler. Off: the Cloud Run job stays and can be run by hand."
+  type        = bool
+  default     = true
+}
+
+variable "reconcile_schedule" {
+  description = "When Cloud Scheduler runs the reconcile job: a five-field cron expression, in UTC."
+  type        = string
+  default     = "17 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.reconcile_schedule))) == 5
+    error_message = "reconcile_schedule must be a five-field cron expression, e.g. \"17 * * * *\" (hourly at :17)."
+  }
+}
+
+variable "reconcile_grace_minutes" {
+  description = "Minutes reconcile leaves new blobs, pending records and incoming/ uploads alone (uploads in progress)."
+  type        = number
+  default     = 60
+
+  validation {
+    # Shorter, and an upload still being stored (its pending record, or an incoming/
+    # object not yet picked up) could be removed under it.
+    condition     = var.reconcile_grace_minutes >= 10 && floor(var.reconcile_grace_minutes) == var.reconcile_grace_minutes
+    error_message = "reconcile_grace_minutes must be a whole number, 10 or more."
+  }
+}
+
 # --- Data ----------------------------------------------------------------------------
 
 variable "bucket_name" {

@@ -166,6 +166,8 @@ resource "google_service_account_iam_member" "github_acts_as_deployer" {
 locals {
   deployer_roles = toset([
     "roles/artifactregistry.admin",
+    # The Cloud Scheduler job that starts the reconcile job (../reconcile.tf).
+    "roles/cloudscheduler.admin",
     "roles/datastore.owner",
     "roles/resourcemanager.projectIamAdmin",
     "roles/run.admin",

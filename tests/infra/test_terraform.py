@@ -35,6 +35,7 @@ EXPECTED_FILES = {
     "secrets.tf",
     "run.tf",
     "registry.tf",
+    "reconcile.tf",
     "terraform.tfvars.example",
 }
 RUNTIME_ROLES = {
@@ -179,11 +180,39 @@ def evaluate(tf: Config, expr: Any, variables: dict[str, Any] | None = None) -> 
     return _arith(ast.parse(text, mode="eval"))
 
 
-def container_env(tf: Config) -> dict[str, dict[str, Any]]:
-    """Map each Cloud Run env name to its block: ``value`` or ``value_source``."""
-    container = _block(
-        _block(tf.resource("google_cloud_run_v2_service", "app"), "template"), "containers"
-    )
+def service_container(tf: Config) -> dict[str, Any]:
+    """The one container of the Cloud Run service."""
+    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    return _block(template, "containers")
+
+
+def job_task(tf: Config) -> dict[str, Any]:
+    """The task template (template.template) of the reconcile Cloud Run job."""
+    job = tf.resource("google_cloud_run_v2_job", "reconcile")
+    return _block(_block(job, "template"), "template")
+
+
+def job_container(tf: Config) -> dict[str, Any]:
+    """The one container of the reconcile Cloud Run job."""
+    return _block(job_task(tf), "containers")
+
+
+def env_sources(container: dict[str, Any]) -> list[str]:
+    """The locals a container's dynamic env blocks iterate, in order."""
+    return [
+        _interpolated(dynamic["env"]["for_each"])
+        for dynamic in container.get("dynamic", [])
+        if "env" in dynamic
+    ]
+
+
+def container_env(tf: Config, container: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Map each Cloud Run env name to its block: ``value`` or ``value_source``.
+
+    The service's container unless another (the reconcile job's) is given.
+    """
+    if container is None:
+        container = service_container(tf)
     env: dict[str, dict[str, Any]] = {}
     for block in container.get("env", []):
         env[block["name"]] = block
@@ -240,6 +269,8 @@ def test_variables_typed_described_validated(tf: Config) -> None:
         "allowed_domains",
         "share_delivery",
         "max_upload_mb",
+        "reconcile_schedule",
+        "reconcile_grace_minutes",
     }
     for name in must_validate:
         assert tf.variables[name].get("validation"), f"variable {name} is not validated"
@@ -546,3 +577,114 @@ def test_outputs_name_the_url_bucket_and_redirect_uri(tf: Config) -> None:
     assert _interpolated(outputs["bucket_name"]["value"]) == "google_storage_bucket.images.name"
     for name, body in outputs.items():
         assert body.get("description"), f"output {name} is not described"
+
+
+# --- Scheduled reconcile -------------------------------------------------------------------
+
+SCHEDULER_MEMBER = "google_service_account.scheduler[0].email"
+COUNTED_BY_ENABLED = "var.reconcile_enabled ? 1 : 0"
+
+
+def test_reconcile_job_runs_picbucket_reconcile(tf: Config) -> None:
+    container = job_container(tf)
+    assert container["command"] == ["picbucket"]
+    args = container["args"]
+    assert args[0] == "reconcile"
+    assert "--dry-run" not in args, "the scheduled job must change things, not only report"
+    grace = args[args.index("--grace-minutes") + 1]
+    assert _interpolated(grace) == "tostring(var.reconcile_grace_minutes)"
+    assert tf.default("reconcile_grace_minutes") >= 10
+    conditions = [v["condition"] for v in tf.variables["reconcile_grace_minutes"]["validation"]]
+    assert any("var.reconcile_grace_minutes >= 10" in c for c in conditions)
+    # The image the service runs, not a separate build.
+    assert _interpolated(container["image"]) == "var.image"
+    assert container["image"] == service_container(tf)["image"]
+
+
+def test_reconcile_job_runs_as_the_runtime_account(tf: Config) -> None:
+    task = job_task(tf)
+    service_template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
+    assert _interpolated(task["service_account"]) == "google_service_account.runtime.email"
+    assert task["service_account"] == service_template["service_account"]
+
+
+def test_reconcile_job_has_the_service_environment(tf: Config) -> None:
+    service, job = service_container(tf), job_container(tf)
+    # Built from the same two locals, not a copy of the list.
+    assert env_sources(job) == env_sources(service) == ["local.app_env", "local.secret_env"]
+    assert "env" not in job, "set job env through local.app_env, as the service does"
+    assert container_env(tf, job) == container_env(tf)
+    for name in SECRET_ENV:
+        assert "value" not in container_env(tf, job)[name], f"{name} is a plain value"
+
+
+def test_reconcile_job_bounds(tf: Config) -> None:
+    job = tf.resource("google_cloud_run_v2_job", "reconcile")
+    # Set explicitly: the provider's default (true) would block replacing the job.
+    assert "deletion_protection" in job
+    assert _block(job, "template")["task_count"] == 1
+    task = job_task(tf)
+    assert task["max_retries"] == 1
+    timeout = int(task["timeout"].removesuffix("s"))
+    # Every attempt finishes before the next hourly run starts.
+    assert 60 <= timeout * (task["max_retries"] + 1) <= 3600
+    limits = _block(job_container(tf), "resources")["limits"]
+    assert limits == {"cpu": "1", "memory": "1Gi"}
+
+
+def _grants_to(tf: Config, expression: str) -> list[tuple[str, str, dict[str, Any]]]:
+    grants = []
+    for (rtype, name), body in tf.resources.items():
+        if not IAM_TYPE.match(rtype):
+            continue
+        members = [body.get("member", ""), *body.get("members", [])]
+        if any(expression in _expand_locals(tf, str(m)) for m in members):
+            grants.append((rtype, name, body))
+    return grants
+
+
+def test_scheduler_account_may_only_run_the_reconcile_job(tf: Config) -> None:
+    account = tf.resource("google_service_account", "scheduler")
+    assert _interpolated(account["count"]) == COUNTED_BY_ENABLED
+    grants = _grants_to(tf, "google_service_account.scheduler")
+    assert [(rtype, body["role"]) for rtype, _, body in grants] == [
+        ("google_cloud_run_v2_job_iam_member", "roles/run.invoker")
+    ]
+    _, _, grant = grants[0]
+    assert _interpolated(grant["name"]) == "google_cloud_run_v2_job.reconcile.name"
+    assert _interpolated(grant["location"]) == "google_cloud_run_v2_job.reconcile.location"
+    assert grant["member"] == f"serviceAccount:${{{SCHEDULER_MEMBER}}}"
+    assert _interpolated(grant["count"]) == COUNTED_BY_ENABLED
+    # Nothing project-wide, and no role on the runtime account (actAs) either.
+    assert not [g for g in grants if g[0].startswith("google_project_")]
+
+
+def test_scheduler_starts_the_job_through_the_run_api(tf: Config) -> None:
+    scheduler = tf.resource("google_cloud_scheduler_job", "reconcile")
+    assert _interpolated(scheduler["count"]) == COUNTED_BY_ENABLED
+    assert tf.default("reconcile_enabled") is True
+    assert _interpolated(scheduler["schedule"]) == "var.reconcile_schedule"
+    assert len(tf.default("reconcile_schedule").split()) == 5
+    assert scheduler["time_zone"] == "Etc/UTC"
+    target = _block(scheduler, "http_target")
+    assert target["http_method"] == "POST"
+    assert target["uri"] == (
+        "https://run.googleapis.com/v2/projects/${var.project_id}"
+        "/locations/${google_cloud_run_v2_job.reconcile.location}"
+        "/jobs/${google_cloud_run_v2_job.reconcile.name}:run"
+    )
+    oauth = _block(target, "oauth_token")
+    assert _interpolated(oauth["service_account_email"]) == SCHEDULER_MEMBER
+    assert "oidc_token" not in target, "Google APIs take an OAuth access token"
+    depends_on = [_interpolated(d) for d in scheduler["depends_on"]]
+    assert "google_project_service.enabled" in depends_on
+
+
+def test_cloud_scheduler_api_is_enabled(tf: Config) -> None:
+    assert '"cloudscheduler.googleapis.com"' in tf.locals["apis"]
+    enabled = tf.resource("google_project_service", "enabled")
+    assert _interpolated(enabled["for_each"]) == "local.apis"
+    for rtype in ("google_cloud_run_v2_job", "google_service_account"):
+        body = tf.resource(rtype, "reconcile" if rtype.endswith("job") else "scheduler")
+        depends_on = [_interpolated(d) for d in body["depends_on"]]
+        assert "google_project_service.enabled" in depends_on, rtype
