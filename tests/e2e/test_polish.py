@@ -20,6 +20,15 @@ def thumbnails(page: Page) -> list[str]:
     return titles
 
 
+def server_with_photos(start_server: Callable[..., LiveServer], count: int) -> LiveServer:
+    """Start an app with four images a page, where alice already has ``count`` photos."""
+    server = start_server(page_size=4)
+    http = server.sign_in_http(ALICE)
+    for i in range(count):
+        server.upload(http, picture(i, size=(160, 120)), f"photo {i}.png")
+    return server
+
+
 def test_empty_gallery_explains_what_to_do(
     page: Page, live_server: LiveServer, watch: Watch
 ) -> None:
@@ -64,10 +73,7 @@ def test_scrolling_loads_every_page(
     watch: Watch,
 ) -> None:
     """Ten images, four per page: scrolling down brings in all ten, once each, in order."""
-    server = start_server(page_size=4)
-    http = server.sign_in_http(ALICE)
-    for i in range(10):
-        server.upload(http, picture(i, size=(160, 120)), f"photo {i}.png")
+    server = server_with_photos(start_server, 10)
 
     page = new_context(base_url=server.url, viewport={"width": 1280, "height": 500}).new_page()
     pages_fetched: list[str] = []
@@ -95,10 +101,7 @@ def test_load_more_button_without_intersection_observer(
     watch: Watch,
 ) -> None:
     """Where IntersectionObserver is missing, the plain "Load more" button does the job."""
-    server = start_server(page_size=4)
-    http = server.sign_in_http(ALICE)
-    for i in range(6):
-        server.upload(http, picture(i, size=(160, 120)), f"photo {i}.png")
+    server = server_with_photos(start_server, 6)
     context = new_context(base_url=server.url)
     context.add_init_script("delete window.IntersectionObserver;")
     page = context.new_page()
@@ -117,10 +120,7 @@ def test_works_without_javascript(
     watch: Watch,
 ) -> None:
     """No script: a plain file field and Upload button, and "Load more" as a link."""
-    server = start_server(page_size=4)
-    http = server.sign_in_http(ALICE)
-    for i in range(5):
-        server.upload(http, picture(i, size=(160, 120)), f"photo {i}.png")
+    server = server_with_photos(start_server, 5)
     page = new_context(base_url=server.url, java_script_enabled=False).new_page()
     sign_in(page, server.url, ALICE)
     expect(page.get_by_role("button", name="Choose images…")).to_be_hidden()
