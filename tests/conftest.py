@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 
 from picbucket import create_app
 from picbucket.dev.identity_provider import running_provider
+from picbucket.ports import Backends
 from picbucket.settings import Settings
-from picbucket.wiring import Backends
 
 pytest_plugins = ["emulators"]
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from conftest import csrf_token
-from picbucket.wiring import Backends
+from picbucket.ports import Backends
 
 
 def upload(client: FlaskClient, data: bytes, filename: str = "photo.jpg", **headers: str) -> Any:

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 import imagefiles
 from conftest import csrf_token
 from helpers import path_of, upload
-from picbucket.wiring import Backends
+from picbucket.ports import Backends
 
 
 def _new_token(client: FlaskClient, name: str = "curl") -> str:

@@ -13,7 +13,7 @@ import imagefiles
 from conftest import csrf_token
 from helpers import stored_blob_keys, user_id_of
 from picbucket.dev.emulators import write_throwaway_key
-from picbucket.wiring import Backends
+from picbucket.ports import Backends
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 import imagefiles
 from helpers import stored_blob_keys, upload, user_id_of
 from picbucket.domain import utcnow
+from picbucket.ports import Backends
 from picbucket.services.reconcile import reconcile
-from picbucket.wiring import Backends
 
 
 class Failing:

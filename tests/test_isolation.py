@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 import imagefiles
 from conftest import csrf_token
 from helpers import path_of, upload, user_id_of
-from picbucket.wiring import Backends
+from picbucket.ports import Backends
 
 
 def test_bob_cannot_touch_alices_image(

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 import imagefiles
 from conftest import csrf_token
 from helpers import path_of, stored_blob_keys, upload, user_id_of
-from picbucket.wiring import Backends
+from picbucket.ports import Backends
 
 
 def test_upload_share_revoke_delete(

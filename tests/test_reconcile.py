@@ -28,9 +28,10 @@ from picbucket.domain import (
     new_id,
     user_id_for,
 )
+from picbucket.ports import Backends
 from picbucket.services.reconcile import reconcile
 from picbucket.settings import Settings
-from picbucket.wiring import Backends, build_backends
+from picbucket.wiring import build_backends
 
 BIG = Quota(max_bytes=10**12, max_images=10**6)
 GRACE = timedelta(hours=1)

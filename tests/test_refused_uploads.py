@@ -11,7 +11,7 @@ from PIL import Image
 
 import imagefiles
 from helpers import stored_blob_keys, upload, user_id_of
-from picbucket.wiring import Backends
+from picbucket.ports import Backends
 
 SVG = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 import imagefiles
 from conftest import sign_in
 from helpers import path_of, upload
+from picbucket.ports import Backends
 from picbucket.web.logs import CloudLoggingFormatter
-from picbucket.wiring import Backends
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:

@@ -9,8 +9,8 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from picbucket.ports import Backends
 from picbucket.services.reconcile import reconcile
-from picbucket.wiring import Backends
 
 
 @click.command("reconcile")

@@ -129,12 +129,15 @@ class User:
 
 @dataclass(frozen=True)
 class Variant:
-    """One stored rendition of an image (the re-encoded original or a thumbnail)."""
+    """One stored file of an image: the clean original or a rendition made from it."""
 
     key: str
     content_type: str
     size: int
     sha256: str
+    # Pixel size as displayed; 0 where a record from before pipeline v2 did not say.
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,11 +153,26 @@ class Image:
     thumbnail: Variant
     created: datetime
     status: ImageStatus = ImageStatus.PENDING
+    # The ~2048 px rendition the viewer and share pages show; None when the original is
+    # small enough to show as is, or for records the backfill has not reached yet.
+    display: Variant | None = None
+    # When the photo was taken (from its metadata, read before the metadata is dropped).
+    taken_at: datetime | None = None
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """Return every stored file of this image."""
+        return (self.original, self.thumbnail, *((self.display,) if self.display else ()))
 
     @property
     def bytes(self) -> int:
         """Return the bytes this image is charged against the owner's quota."""
-        return self.original.size + self.thumbnail.size
+        return sum(variant.size for variant in self.variants)
+
+    @property
+    def shown(self) -> Variant:
+        """Return the file to show at screen size: the display rendition, else the original."""
+        return self.display or self.original
 
     def with_title(self, title: str) -> Image:
         """Return a copy with a new title."""
@@ -203,10 +221,11 @@ class Page(Generic[T]):
 
 
 class PicbucketError(Exception):
-    """Base of every error a user can be told about."""
+    """Base of every error a user can be told about.
 
-    status = 400
-    code = "bad_request"
+    Errors say what happened, not how to answer it: ``web/errors.py`` maps each to
+    an HTTP status and an API code.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -216,53 +235,30 @@ class PicbucketError(Exception):
 class NotFound(PicbucketError):
     """The object does not exist, or it is not the caller's (never say which)."""
 
-    status = 404
-    code = "not_found"
-
 
 class InvalidImage(PicbucketError):
     """The upload is not an image Picbucket accepts."""
-
-    status = 415
-    code = "invalid_image"
 
 
 class TooLarge(PicbucketError):
     """The upload is bigger than the configured limits."""
 
-    status = 413
-    code = "too_large"
-
 
 class QuotaExceeded(PicbucketError):
     """Storing this would take the user over their quota."""
-
-    status = 413
-    code = "quota_exceeded"
 
 
 class InvalidInput(PicbucketError):
     """A form or API field is malformed."""
 
-    status = 400
-    code = "invalid_input"
-
 
 class InvalidCursor(InvalidInput):
     """A pagination cursor was tampered with or is from another listing."""
-
-    code = "invalid_cursor"
 
 
 class Conflict(PicbucketError):
     """A create-only write found something already there."""
 
-    status = 409
-    code = "conflict"
-
 
 class BackendUnavailable(PicbucketError):
     """A storage backend failed; the operation changed nothing the user can see."""
-
-    status = 503
-    code = "backend_unavailable"

@@ -7,8 +7,8 @@ crosses these signatures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
 
@@ -195,3 +195,36 @@ class HealthCheck(Protocol):
     def ping(self) -> None:
         """Raise if the backend cannot be reached."""
         ...
+
+
+class RecordStore(Protocol):
+    """One record backend: its four repositories, a health check and a way to close."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def images(self) -> ImageRepository: ...
+    @property
+    def shares(self) -> ShareRepository: ...
+    @property
+    def tokens(self) -> TokenRepository: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Backends:
+    """Every adapter the services use, built once per app."""
+
+    blobs: BlobStore
+    users: UserRepository
+    images: ImageRepository
+    shares: ShareRepository
+    tokens: TokenRepository
+    health: dict[str, HealthCheck] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release connections (tests build many apps)."""
+        for close in self.closers:
+            close()

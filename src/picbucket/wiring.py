@@ -6,37 +6,8 @@ embedded default never imports them and cold starts stay short.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
-
-from picbucket.ports import (
-    BlobStore,
-    HealthCheck,
-    ImageRepository,
-    ShareRepository,
-    TokenRepository,
-    UserRepository,
-)
+from picbucket.ports import Backends, BlobStore, HealthCheck, RecordStore
 from picbucket.settings import Settings
-
-
-@dataclass
-class Backends:
-    """Every adapter the services use, built once per app."""
-
-    blobs: BlobStore
-    users: UserRepository
-    images: ImageRepository
-    shares: ShareRepository
-    tokens: TokenRepository
-    health: dict[str, HealthCheck] = field(default_factory=dict)
-    closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def close(self) -> None:
-        """Release connections (tests build many apps)."""
-        for close in self.closers:
-            close()
 
 
 def build_backends(settings: Settings) -> Backends:
@@ -67,21 +38,6 @@ def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
     from picbucket.adapters.sqlite_records import SqliteRecords
 
     return _backends(blobs, SqliteRecords(settings.data_dir / "picbucket.sqlite3"))
-
-
-class RecordStore(Protocol):
-    """One record backend: its four repositories, a health check and a way to close."""
-
-    @property
-    def users(self) -> UserRepository: ...
-    @property
-    def images(self) -> ImageRepository: ...
-    @property
-    def shares(self) -> ShareRepository: ...
-    @property
-    def tokens(self) -> TokenRepository: ...
-    def ping(self) -> None: ...
-    def close(self) -> None: ...
 
 
 def _backends(blobs: BlobStore, records: RecordStore) -> Backends:

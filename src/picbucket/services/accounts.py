@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from picbucket.domain import PicbucketError, User, new_id, user_id_for, utcnow
+from picbucket.ports import Backends
 from picbucket.settings import Settings
-from picbucket.wiring import Backends
 
 
 class SignInRefused(PicbucketError):
     """The identity provider vouched for someone this Picbucket does not admit."""
-
-    status = 403
-    code = "sign_in_refused"
 
 
 def sign_in(

@@ -23,10 +23,9 @@ from picbucket.domain import (
     new_id,
 )
 from picbucket.imaging import CONTENT_TYPES
-from picbucket.ports import UploadTicket
+from picbucket.ports import Backends, UploadTicket
 from picbucket.services.uploads import quota_for, store_image
 from picbucket.settings import MIB, Settings
-from picbucket.wiring import Backends
 
 INCOMING_PREFIX = "incoming/"
 # Long enough for a slow connection to send a couple of hundred MB.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from picbucket.domain import Image, ImageStatus, InvalidInput, NotFound, Page, is_id
+from picbucket.ports import Backends
 from picbucket.services.uploads import clean_title
-from picbucket.wiring import Backends
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from picbucket.domain import ImageStatus
-from picbucket.ports import BlobInfo
+from picbucket.ports import Backends, BlobInfo
 from picbucket.services.direct_uploads import INCOMING_PREFIX
 from picbucket.services.images import finish_delete
 from picbucket.services.uploads import USERS_PREFIX
-from picbucket.wiring import Backends
 
 log = logging.getLogger(__name__)
 

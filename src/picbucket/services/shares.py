@@ -16,8 +16,8 @@ from picbucket.domain import (
     new_id,
     utcnow,
 )
+from picbucket.ports import Backends
 from picbucket.services.images import get_image
-from picbucket.wiring import Backends
 
 # The choices the owner is offered; None means the link lives until revoked.
 EXPIRY_CHOICES: dict[str, timedelta | None] = {

@@ -14,8 +14,8 @@ from picbucket.domain import (
     new_secret,
     utcnow,
 )
+from picbucket.ports import Backends
 from picbucket.services.uploads import clean_title
-from picbucket.wiring import Backends
 
 TOKEN_PREFIX = "pb_"  # noqa: S105 - a public prefix, not a secret
 MAX_TOKENS = 50

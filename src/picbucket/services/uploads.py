@@ -18,8 +18,8 @@ from picbucket.domain import (
     utcnow,
 )
 from picbucket.imaging import Limits, ProcessedImage, Rendition, process_upload
+from picbucket.ports import Backends
 from picbucket.settings import MIB, Settings
-from picbucket.wiring import Backends
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from picbucket.services.direct_uploads import finish_direct_upload, start_direct
 from picbucket.services.uploads import store_image
 from picbucket.web.bearer import bearer_token, has_bearer
 from picbucket.web.context import backends, settings
-from picbucket.web.errors import error_response
+from picbucket.web.errors import domain_error_response, error_response
 from picbucket.web.logs import log_event
 from picbucket.web.openapi import openapi_document
 from picbucket.web.security import csrf, limiter
@@ -226,4 +226,4 @@ def revoke_share(share_id: str) -> tuple[str, int]:
 
 @bp.errorhandler(PicbucketError)
 def _api_error(exc: PicbucketError) -> Response:
-    return error_response(exc.status, exc.code, exc.message)
+    return domain_error_response(exc)

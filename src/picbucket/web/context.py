@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app
 from flask_login import current_user
 
+from picbucket.ports import Backends
 from picbucket.settings import Settings
-from picbucket.wiring import Backends
 
 
 def backends() -> Backends:

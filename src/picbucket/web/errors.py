@@ -9,7 +9,18 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from picbucket.domain import PicbucketError
+from picbucket.domain import (
+    BackendUnavailable,
+    Conflict,
+    InvalidCursor,
+    InvalidImage,
+    InvalidInput,
+    NotFound,
+    PicbucketError,
+    QuotaExceeded,
+    TooLarge,
+)
+from picbucket.services.accounts import SignInRefused
 from picbucket.web.logs import loggable_path
 
 log = logging.getLogger(__name__)
@@ -56,6 +67,35 @@ CODES = {
 }
 
 
+# How each domain error is answered: HTTP status and the API's stable error code.
+# Most specific first (InvalidCursor is an InvalidInput).
+DOMAIN_ERRORS: tuple[tuple[type[PicbucketError], int, str], ...] = (
+    (NotFound, 404, "not_found"),
+    (InvalidImage, 415, "invalid_image"),
+    (TooLarge, 413, "too_large"),
+    (QuotaExceeded, 413, "quota_exceeded"),
+    (InvalidCursor, 400, "invalid_cursor"),
+    (InvalidInput, 400, "invalid_input"),
+    (Conflict, 409, "conflict"),
+    (BackendUnavailable, 503, "backend_unavailable"),
+    (SignInRefused, 403, "sign_in_refused"),
+)
+
+
+def status_of(exc: PicbucketError) -> tuple[int, str]:
+    """Return the HTTP status and API code that answer a domain error."""
+    for kind, status, code in DOMAIN_ERRORS:
+        if isinstance(exc, kind):
+            return status, code
+    return 400, "bad_request"
+
+
+def domain_error_response(exc: PicbucketError) -> Response:
+    """Answer a domain error with its status, code and message for a person."""
+    status, code = status_of(exc)
+    return error_response(status, code, exc.message)
+
+
 def error_response(status: int, code: str, message: str) -> Response:
     """Render an error as JSON under /api, as a page elsewhere."""
     if request.path.startswith("/api/"):
@@ -74,7 +114,7 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(PicbucketError)
     def _domain(exc: PicbucketError) -> Response:
-        return error_response(exc.status, exc.code, exc.message)
+        return domain_error_response(exc)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Response:
