@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
 
-from picbucket.domain import ApiToken, Image, ImageStatus, Page, Quota, Share, Usage, User
+from picbucket.domain import (
+    ApiToken,
+    Image,
+    ImageStatus,
+    Page,
+    Quota,
+    Share,
+    Usage,
+    User,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -223,6 +233,9 @@ class Backends:
     tokens: TokenRepository
     health: dict[str, HealthCheck] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # The services' only source of "now" (DESIGN.md: services take a clock), so tests
+    # can move time instead of waiting for a link to expire.
+    clock: Callable[[], datetime] = utcnow
 
     def close(self) -> None:
         """Release connections (tests build many apps)."""

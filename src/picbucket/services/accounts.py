@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from picbucket.domain import PicbucketError, User, new_id, user_id_for, utcnow
+from picbucket.domain import PicbucketError, User, new_id, user_id_for
 from picbucket.ports import Backends
 from picbucket.settings import Settings
 
@@ -36,7 +36,7 @@ def sign_in(
             subject=subject,
             email=email,
             name=name[:100],
-            created=utcnow(),
+            created=backends.clock(),
         )
     )
 

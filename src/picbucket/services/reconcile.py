@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from picbucket.domain import ImageStatus
 from picbucket.ports import Backends, BlobInfo
@@ -83,7 +83,7 @@ def reconcile(
     now: datetime | None = None,
 ) -> ReconcileReport:
     """Remove stale pending records, finish deletes, and remove orphan blobs."""
-    now = now or datetime.now(UTC)
+    now = now or backends.clock()
     cutoff = now - grace
     report = ReconcileReport(dry_run=dry_run)
     _unfinished_records(backends, cutoff, report)

@@ -14,7 +14,6 @@ from picbucket.domain import (
     hash_secret,
     is_id,
     new_id,
-    utcnow,
 )
 from picbucket.ports import Backends
 from picbucket.services.images import get_image
@@ -51,7 +50,7 @@ def create_share(backends: Backends, owner_id: str, image_id: str, expiry: str) 
     expires_in = parse_expiry(expiry)
     image = get_image(backends, owner_id, image_id)
     token = new_id()  # 128 random bits; only its hash is stored
-    now = utcnow()
+    now = backends.clock()
     share = Share(
         id=new_id(),
         owner_id=owner_id,
@@ -67,7 +66,7 @@ def create_share(backends: Backends, owner_id: str, image_id: str, expiry: str) 
 def open_share(backends: Backends, token: str) -> tuple[Share, Image]:
     """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown)."""
     share = backends.shares.by_token_hash(hash_secret(token)) if is_id(token) else None
-    if share is None or not share.is_live(utcnow()):
+    if share is None or not share.is_live(backends.clock()):
         raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
     image = backends.images.get(share.owner_id, share.image_id)
     if image is None or image.status is not ImageStatus.READY:
@@ -82,7 +81,7 @@ def list_shares(backends: Backends, owner_id: str, image_id: str | None = None) 
 
 def revoke_share(backends: Backends, owner_id: str, share_id: str) -> Share:
     """Revoke one of the owner's links; ``NotFound`` for anyone else's."""
-    if not is_id(share_id) or not backends.shares.revoke(owner_id, share_id, utcnow()):
+    if not is_id(share_id) or not backends.shares.revoke(owner_id, share_id, backends.clock()):
         raise NotFound("No such share link.")
     share = backends.shares.get(owner_id, share_id)
     assert share is not None

@@ -12,7 +12,6 @@ from picbucket.domain import (
     is_id,
     new_id,
     new_secret,
-    utcnow,
 )
 from picbucket.ports import Backends
 from picbucket.services.uploads import clean_title
@@ -36,7 +35,7 @@ def create_token(backends: Backends, owner_id: str, name: str) -> tuple[ApiToken
         owner_id=owner_id,
         name=cleaned,
         token_hash=hash_secret(secret),
-        created=utcnow(),
+        created=backends.clock(),
     )
     backends.tokens.add(token)
     return token, secret
@@ -49,7 +48,7 @@ def authenticate(backends: Backends, secret: str) -> ApiToken | None:
     token = backends.tokens.by_hash(hash_secret(secret))
     if token is None:
         return None
-    now = utcnow()
+    now = backends.clock()
     if token.last_used is None or now - token.last_used > _TOUCH_INTERVAL:
         backends.tokens.touch(token.id, now)
     return token

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from datetime import datetime
 from typing import BinaryIO
 
 from picbucket.domain import (
@@ -15,7 +16,6 @@ from picbucket.domain import (
     Quota,
     Variant,
     new_id,
-    utcnow,
 )
 from picbucket.imaging import Limits, ProcessedImage, Rendition, process_upload
 from picbucket.ports import Backends
@@ -80,7 +80,7 @@ def store_image(
     _check_quota_early(backends, owner_id, quota)
     processed = process_upload(source, limits_for(settings, max_bytes))
     try:
-        image = _new_image(owner_id, title_from_filename(filename), processed)
+        image = _new_image(owner_id, title_from_filename(filename), processed, backends.clock())
         backends.images.add(image, quota)
         try:
             _put(backends, image.original, processed.original, image.id)
@@ -112,7 +112,7 @@ def _check_quota_early(backends: Backends, owner_id: str, quota: Quota) -> None:
     quota.check(backends.images.usage(owner_id), 1)
 
 
-def _new_image(owner_id: str, title: str, processed: ProcessedImage) -> Image:
+def _new_image(owner_id: str, title: str, processed: ProcessedImage, created: datetime) -> Image:
     image_id = new_id()
     prefix = f"{USERS_PREFIX}{owner_id}/{image_id}"
     return Image(
@@ -123,7 +123,7 @@ def _new_image(owner_id: str, title: str, processed: ProcessedImage) -> Image:
         height=processed.height,
         original=_variant(f"{prefix}/original.{processed.original.extension}", processed.original),
         thumbnail=_variant(f"{prefix}/thumb.{processed.thumbnail.extension}", processed.thumbnail),
-        created=utcnow(),
+        created=created,
         status=ImageStatus.PENDING,
     )
 
