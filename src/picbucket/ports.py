@@ -71,6 +71,14 @@ class BlobStore(Protocol):
         """Yield every blob under ``prefix``, in key order (for reconcile)."""
         ...
 
+    def scan_partial(self) -> Iterator[BlobInfo]:
+        """Yield leftovers of writes that never finished (temp files of a killed process)."""
+        ...
+
+    def delete_partial(self, key: str) -> None:
+        """Remove one leftover that ``scan_partial`` yielded; refuse any other key."""
+        ...
+
     def download_url(self, key: str, ttl: timedelta) -> str | None:
         """Return a short-lived URL for the bytes, or None: the app streams them."""
         ...

@@ -179,6 +179,14 @@ class GcsBlobStore:
                     key=blob.name, size=int(blob.size or 0), updated=_updated(blob.updated)
                 )
 
+    def scan_partial(self) -> Iterator[BlobInfo]:
+        """Yield nothing: an object exists only once its upload completed."""
+        return iter(())
+
+    def delete_partial(self, key: str) -> None:
+        """Refuse: there are no partial writes to remove (``scan_partial`` yields none)."""
+        raise ValueError(f"no partial writes in Cloud Storage: {key!r}")
+
     def download_url(self, key: str, ttl: timedelta) -> str | None:
         """Return a V4 signed GET URL, or None when this deployment cannot sign."""
         signing = self._signing_kwargs()

@@ -21,6 +21,8 @@ from picbucket.domain import Conflict, NotFound
 from picbucket.ports import BlobInfo, UploadTicket
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$")
+# put() writes here first; a process killed mid-write leaves one behind (reconcile removes it).
+_TEMP_PREFIX = ".upload-"
 _COPY_CHUNK = 1024 * 1024
 
 
@@ -75,7 +77,7 @@ class LocalBlobStore:
         """Store ``data`` under ``key`` atomically; raise ``Conflict`` if it exists."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".upload-", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=_TEMP_PREFIX, delete=False) as tmp:
             try:
                 shutil.copyfileobj(data, tmp, _COPY_CHUNK)
                 tmp.flush()
@@ -107,6 +109,34 @@ class LocalBlobStore:
         """Remove a blob and any directories it leaves empty."""
         path = self._path(key)
         path.unlink(missing_ok=True)
+        self._prune(path)
+
+    def scan_partial(self) -> Iterator[BlobInfo]:
+        """Yield temp files of unfinished writes (path under the root, size, mtime)."""
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                path = Path(dirpath) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # the write just finished and unlinked it
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                yield BlobInfo(key=key, size=stat.st_size, updated=_mtime(stat.st_mtime))
+
+    def delete_partial(self, key: str) -> None:
+        """Remove one temp file found by ``scan_partial``, and directories it leaves empty."""
+        path = self.root / key
+        # Only ever a temp file inside the root: never a blob, never outside.
+        inside = not Path(key).is_absolute() and ".." not in Path(key).parts
+        if not inside or not path.name.startswith(_TEMP_PREFIX):
+            raise ValueError(f"not a temp file: {key!r}")
+        path.unlink(missing_ok=True)
+        self._prune(path)
+
+    def _prune(self, path: Path) -> None:
         for parent in path.parents:
             if parent == self.root or not parent.is_relative_to(self.root):
                 break
@@ -120,7 +150,7 @@ class LocalBlobStore:
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
             for name in sorted(filenames):
-                if name.startswith(".upload-"):
+                if name.startswith(_TEMP_PREFIX):
                     continue
                 path = Path(dirpath) / name
                 key = path.relative_to(self.root).as_posix()
