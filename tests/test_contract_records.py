@@ -209,7 +209,7 @@ def test_images_are_owner_scoped(records: Records) -> None:
     assert len(alices) == 5
     assert records.images.page(bob.id, None, 100).items == [mine]
     # A cursor taken from Alice's listing still only pages through Bob's images.
-    cursor = encode_cursor(alices[0].created, alices[0].id)
+    cursor = encode_cursor("taken", alices[0].created, alices[0].id)
     assert records.images.page(bob.id, cursor, 100).items == [mine]
     assert records.images.get(bob.id, alices[0].id) is None
     assert records.images.get(alice.id, mine.id) is None

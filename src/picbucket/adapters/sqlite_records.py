@@ -1,8 +1,11 @@
 """Records in one SQLite file: the embedded default for one machine.
 
-One connection per thread (sqlite3 connections are not shareable), WAL so readers
-never wait for the writer, and ``BEGIN IMMEDIATE`` around quota changes so two
-uploads racing for the last bytes of a quota serialise: one wins.
+Connections are borrowed per operation from a small bounded pool and returned at
+once, so every server shape (the dev server's thread per request, gunicorn threads,
+the CLI) holds at most ``POOL_SIZE`` open connections, however many threads come
+and go. WAL so readers never wait for the writer, and ``BEGIN IMMEDIATE`` around
+quota changes so two uploads racing for the last bytes of a quota serialise: one wins.
+The schema is brought up to date at start by ``sqlite_migrations``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from picbucket.cursors import decode_cursor, encode_cursor
+from picbucket.adapters.sqlite_migrations import migrate
+from picbucket.cursors import ORDER_TAKEN, check_order, decode_cursor, encode_cursor
 from picbucket.domain import (
     ApiToken,
+    BackendUnavailable,
     Image,
     ImageStatus,
     NotFound,
@@ -30,58 +35,11 @@ from picbucket.domain import (
     Variant,
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    issuer TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    email TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created TEXT NOT NULL,
-    session_epoch TEXT NOT NULL,
-    used_bytes INTEGER NOT NULL DEFAULT 0,
-    image_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS images (
-    owner_id TEXT NOT NULL REFERENCES users(id),
-    id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    original_key TEXT NOT NULL,
-    original_type TEXT NOT NULL,
-    original_size INTEGER NOT NULL,
-    original_sha256 TEXT NOT NULL,
-    thumb_key TEXT NOT NULL,
-    thumb_type TEXT NOT NULL,
-    thumb_size INTEGER NOT NULL,
-    thumb_sha256 TEXT NOT NULL,
-    created TEXT NOT NULL,
-    status TEXT NOT NULL,
-    PRIMARY KEY (owner_id, id)
-);
-CREATE INDEX IF NOT EXISTS images_gallery ON images (owner_id, status, created DESC, id DESC);
-CREATE INDEX IF NOT EXISTS images_unfinished ON images (status, created);
-CREATE TABLE IF NOT EXISTS shares (
-    id TEXT PRIMARY KEY,
-    owner_id TEXT NOT NULL,
-    image_id TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL,
-    expires TEXT,
-    revoked TEXT
-);
-CREATE INDEX IF NOT EXISTS shares_owner ON shares (owner_id, image_id, created DESC);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    owner_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL,
-    last_used TEXT
-);
-CREATE INDEX IF NOT EXISTS tokens_owner ON tokens (owner_id, created DESC);
-"""
+# SQLite runs one writer at a time and reads take milliseconds, so a few connections
+# serve many threads; 8 covers gunicorn's thread counts without queueing in practice.
+POOL_SIZE = 8
+# How long an operation waits for a free connection before reporting the store busy.
+BORROW_TIMEOUT = 30.0
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -97,68 +55,117 @@ def _req_dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+class ConnectionPool:
+    """At most ``size`` connections to one file, lent to one thread at a time.
+
+    Why a pool and not flaskr's connection-per-request on ``g``: the repositories
+    are also used outside requests (CLI, reconcile, tests) and must not depend on
+    Flask, and a pool bounds open files even if many requests run at once.
+    """
+
+    def __init__(self, path: Path, size: int = POOL_SIZE) -> None:
+        self.path = path
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        # The connection a thread holds, so a nested borrow reuses it instead of
+        # taking a second slot (which could deadlock a full pool).
+        self._held = threading.local()
+
+    def _open(self) -> sqlite3.Connection:
+        # check_same_thread=False: a connection moves between threads over its life,
+        # but the pool lends it to one thread at a time.
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss too; "saved" must mean saved.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @contextmanager
+    def borrow(self) -> Iterator[sqlite3.Connection]:
+        """Lend a connection for one operation and take it back afterwards."""
+        held: sqlite3.Connection | None = getattr(self._held, "conn", None)
+        if held is not None:
+            yield held
+            return
+        if not self._slots.acquire(timeout=BORROW_TIMEOUT):
+            raise BackendUnavailable("The database is busy; nothing was changed.")
+        conn: sqlite3.Connection | None = None
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            conn = conn or self._open()
+            self._held.conn = conn
+            yield conn
+        finally:
+            self._held.conn = None
+            if conn is not None:
+                self._give_back(conn)
+            self._slots.release()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            # A connection left inside a transaction (an error mid-way) is not reused.
+            if not self._closed and not conn.in_transaction:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def open_count(self) -> int:
+        """Return how many idle connections the pool keeps open (for tests)."""
+        with self._lock:
+            return len(self._idle)
+
+    def close(self) -> None:
+        """Close every idle connection; borrowed ones close when given back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
 class SqliteRecords:
     """Owns the database file and hands out one repository per port."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pool_size: int = POOL_SIZE) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        # executescript manages its own transaction; every statement is idempotent.
-        self.connection().executescript(SCHEMA)
+        self.pool = ConnectionPool(path, pool_size)
+        with self.pool.borrow() as conn:
+            self.schema_versions = migrate(conn)
         self.users = SqliteUsers(self)
         self.images = SqliteImages(self)
         self.shares = SqliteShares(self)
         self.tokens = SqliteTokens(self)
 
-    def connection(self) -> sqlite3.Connection:
-        """Return this thread's connection, opening it on first use."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            # check_same_thread=False only so close() may close every thread's
-            # connection; each connection is still used by its own thread alone.
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit survives power loss too; "saved" must mean saved.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run a write transaction that holds the write lock from its first statement."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self.pool.borrow() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query and return every row."""
-        return self.connection().execute(sql, tuple(params)).fetchall()
+        with self.pool.borrow() as conn:
+            return conn.execute(sql, tuple(params)).fetchall()
 
     def ping(self) -> None:
         """Raise if the database cannot be read."""
         self.query("SELECT 1")
 
     def close(self) -> None:
-        """Close every connection this object opened."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        """Close every pooled connection."""
+        self.pool.close()
 
 
 class SqliteUsers:
@@ -234,26 +241,10 @@ class SqliteImages:
                     raise NotFound("No such user.")
                 quota.check(Usage(row["used_bytes"], row["image_count"]), image.bytes)
                 raise QuotaExceeded("That would take you over your quota.")  # not reached
-            conn.execute(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    image.owner_id,
-                    image.id,
-                    image.title,
-                    image.width,
-                    image.height,
-                    image.original.key,
-                    image.original.content_type,
-                    image.original.size,
-                    image.original.sha256,
-                    image.thumbnail.key,
-                    image.thumbnail.content_type,
-                    image.thumbnail.size,
-                    image.thumbnail.sha256,
-                    _ts(image.created),
-                    image.status.value,
-                ),
-            )
+            columns = _image_columns(image)
+            names = ", ".join(columns)
+            marks = ", ".join(f":{name}" for name in columns)
+            conn.execute(f"INSERT INTO images ({names}) VALUES ({marks})", columns)  # noqa: S608
 
     def get(self, owner_id: str, image_id: str) -> Image | None:
         """Return the owner's image, or None."""
@@ -262,20 +253,24 @@ class SqliteImages:
         )
         return _image(rows[0]) if rows else None
 
-    def page(self, owner_id: str, cursor: str | None, limit: int) -> Page[Image]:
-        """Return ready images newest first, after ``cursor`` (keyset pagination)."""
+    def page(
+        self, owner_id: str, cursor: str | None, limit: int, order: str = ORDER_TAKEN
+    ) -> Page[Image]:
+        """Return ready images in ``order``, after ``cursor`` (keyset pagination)."""
+        # Column names come from this fixed mapping, never from the caller.
+        key = {"taken": "sort_at", "uploaded": "created"}[check_order(order)]
         sql = "SELECT * FROM images WHERE owner_id = ? AND status = 'ready'"
         params: list[Any] = [owner_id]
         if cursor:
-            created, last_id = decode_cursor(cursor)
-            sql += " AND (created < ? OR (created = ? AND id < ?))"
-            params += [_ts(created), _ts(created), last_id]
-        sql += " ORDER BY created DESC, id DESC LIMIT ?"
+            after, last_id = decode_cursor(cursor, order)
+            sql += f" AND ({key} < ? OR ({key} = ? AND id < ?))"
+            params += [_ts(after), _ts(after), last_id]
+        sql += f" ORDER BY {key} DESC, id DESC LIMIT ?"
         params.append(limit + 1)
         images = [_image(row) for row in self._db.query(sql, params)]
         if len(images) > limit:
             last = images[limit - 1]
-            return Page(images[:limit], encode_cursor(last.created, last.id))
+            return Page(images[:limit], encode_cursor(order, _sort_key(last, order), last.id))
         return Page(images, None)
 
     def rename(self, owner_id: str, image_id: str, title: str) -> bool:
@@ -302,7 +297,8 @@ class SqliteImages:
         """Delete the record and refund its bytes."""
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT original_size + thumb_size AS bytes FROM images"
+                "SELECT original_size + thumb_size + COALESCE(display_size, 0) AS bytes"
+                " FROM images"
                 " WHERE owner_id = ? AND id = ?",
                 (owner_id, image_id),
             ).fetchone()
@@ -344,6 +340,58 @@ class SqliteImages:
         return found
 
 
+def _sort_key(image: Image, order: str) -> datetime:
+    """Return what ``order`` sorts by: date taken (else upload date), or upload date."""
+    if order == ORDER_TAKEN and image.taken_at is not None:
+        return image.taken_at
+    return image.created
+
+
+def _image_columns(image: Image) -> dict[str, Any]:
+    """Return the images row for ``image``, by column name."""
+    display = image.display
+    return {
+        "owner_id": image.owner_id,
+        "id": image.id,
+        "title": image.title,
+        "width": image.width,
+        "height": image.height,
+        "original_key": image.original.key,
+        "original_type": image.original.content_type,
+        "original_size": image.original.size,
+        "original_sha256": image.original.sha256,
+        "original_width": image.original.width,
+        "original_height": image.original.height,
+        "thumb_key": image.thumbnail.key,
+        "thumb_type": image.thumbnail.content_type,
+        "thumb_size": image.thumbnail.size,
+        "thumb_sha256": image.thumbnail.sha256,
+        "thumb_width": image.thumbnail.width,
+        "thumb_height": image.thumbnail.height,
+        "display_key": display.key if display else None,
+        "display_type": display.content_type if display else None,
+        "display_size": display.size if display else None,
+        "display_sha256": display.sha256 if display else None,
+        "display_width": display.width if display else None,
+        "display_height": display.height if display else None,
+        "created": _ts(image.created),
+        "taken_at": _ts(image.taken_at),
+        "sort_at": _ts(_sort_key(image, ORDER_TAKEN)),
+        "status": image.status.value,
+    }
+
+
+def _variant(row: sqlite3.Row, prefix: str) -> Variant:
+    return Variant(
+        key=row[f"{prefix}_key"],
+        content_type=row[f"{prefix}_type"],
+        size=row[f"{prefix}_size"],
+        sha256=row[f"{prefix}_sha256"],
+        width=row[f"{prefix}_width"],
+        height=row[f"{prefix}_height"],
+    )
+
+
 def _image(row: sqlite3.Row) -> Image:
     return Image(
         id=row["id"],
@@ -351,19 +399,11 @@ def _image(row: sqlite3.Row) -> Image:
         title=row["title"],
         width=row["width"],
         height=row["height"],
-        original=Variant(
-            key=row["original_key"],
-            content_type=row["original_type"],
-            size=row["original_size"],
-            sha256=row["original_sha256"],
-        ),
-        thumbnail=Variant(
-            key=row["thumb_key"],
-            content_type=row["thumb_type"],
-            size=row["thumb_size"],
-            sha256=row["thumb_sha256"],
-        ),
+        original=_variant(row, "original"),
+        thumbnail=_variant(row, "thumb"),
+        display=_variant(row, "display") if row["display_key"] is not None else None,
         created=_req_dt(row["created"]),
+        taken_at=_dt(row["taken_at"]),
         status=ImageStatus(row["status"]),
     )
 
@@ -378,7 +418,8 @@ class SqliteShares:
         """Insert a share link."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO shares VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shares (id, owner_id, image_id, token_hash, created, expires, revoked)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     share.id,
                     share.owner_id,
@@ -456,7 +497,8 @@ class SqliteTokens:
         """Insert a token record."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tokens (id, owner_id, name, token_hash, created, last_used)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     token.id,
                     token.owner_id,
