@@ -120,8 +120,16 @@ class ImageRepository(Protocol):
         """Return the owner's image (any status), or None."""
         ...
 
-    def page(self, owner_id: str, cursor: str | None, limit: int) -> Page[Image]:
-        """Return ready images newest first, after ``cursor``."""
+    def page(
+        self, owner_id: str, cursor: str | None, limit: int, order: str = "taken"
+    ) -> Page[Image]:
+        """Return ready images in ``order``, after ``cursor`` (from a page of the same order).
+
+        Orders (``picbucket.cursors.ORDERS``), newest first, ties broken by id:
+        ``"taken"`` by date taken, else upload date; ``"uploaded"`` by upload date.
+        Raise ``InvalidCursor`` for a cursor that is malformed or of another order,
+        and ``InvalidInput`` for an unknown order.
+        """
         ...
 
     def rename(self, owner_id: str, image_id: str, title: str) -> bool:
