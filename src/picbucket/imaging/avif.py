@@ -202,6 +202,10 @@ def _item_data(meta: Meta, item: Item) -> bytes:
         length = length or end - start - offset  # 0: "to the end"
         if offset < 0 or length <= 0 or start + offset + length > end:
             raise damaged("an image's data lies past the end of the file")
+        if item.method == 0 and not any(
+            m.body <= offset and offset + length <= m.end for m in meta.mdats
+        ):
+            raise damaged("an image's data lies outside the media data")
         parts.append(meta.tree.data[start + offset : start + offset + length])
     return b"".join(parts)
 

@@ -69,7 +69,11 @@ class Tree:
         self.data, self.count = data, 0
 
     def children(self, start: int, end: int, depth: int) -> list[Box]:
-        """Return the boxes laid end to end in data[start:end]."""
+        """Return the boxes laid end to end in data[start:end].
+
+        At the top level, bytes that do not form a box end the file: whatever was
+        appended after the image is not read (and never written).
+        """
         if depth > MAX_DEPTH:
             raise damaged("boxes are nested too deeply")
         out: list[Box] = []
@@ -78,6 +82,8 @@ class Tree:
             self.count += 1
             if self.count > MAX_BOXES:
                 raise InvalidImage("The image file has too many parts to be a photo.")
+            if depth == 0 and out and end - pos < 8:
+                break
             cur = Cursor(self.data, pos, end)
             size, kind = cur.uint(4), cur.take(4)
             if size == 1:
@@ -85,6 +91,8 @@ class Tree:
             elif size == 0:  # "runs to the end of the enclosing box"
                 size = end - pos
             if size < cur.pos - pos or pos + size > end:
+                if depth == 0 and out:
+                    break
                 raise damaged(f"the {kind!r} box claims {size} bytes")
             out.append(Box(kind, pos, cur.pos, pos + size))
             pos += size
@@ -113,6 +121,7 @@ class Meta:
     refs: list[tuple[bytes, int, list[int]]] = field(default_factory=list)
     props: list[Box] = field(default_factory=list)
     idat: Box | None = None
+    mdats: list[Box] = field(default_factory=list)
     moov: bool = False
 
     def item(self, item_id: int) -> Item:
@@ -182,7 +191,12 @@ def read_meta(data: bytes, accept: frozenset[bytes]) -> Meta:
     if len(metas) != 1:
         raise damaged("it needs exactly one meta box")
     meta = Meta(tree, brands, moov=any(b.type == b"moov" for b in top))
-    for box in tree.children(metas[0].body + 4, metas[0].end, 1):
+    meta.mdats = [b for b in top if b.type == b"mdat"]
+    children = tree.children(metas[0].body + 4, metas[0].end, 1)
+    kinds = [b.type for b in children]
+    if any(kinds.count(k) > 1 for k in (b"pitm", b"iloc", b"iinf", b"iref", b"iprp", b"idat")):
+        raise damaged("a box that must be unique appears twice")
+    for box in children:
         _read_meta_child(meta, box)
     if meta.primary not in meta.items:
         raise damaged("the primary image is missing")

@@ -1,0 +1,217 @@
+"""AVIF rewrite: identical pixels, no Exif/XMP/trailing bytes, colour and alpha kept, hostile files refused."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+
+import iccfiles
+import pytest
+from PIL import Image, ImageOps
+
+from picbucket.domain import InvalidImage, TooLarge
+from picbucket.imaging import icc
+from picbucket.imaging.container import Frame, Limits
+from picbucket.imaging.isobmff import looks_like_avif, looks_like_heif, rewrite_avif
+
+LIMITS = Limits(max_bytes=25_000_000, max_pixels=50_000_000, max_frames=100)
+EXIF_MARK, XMP_MARK, TAIL_MARK = b"EXIF-SECRET-CAM", b"XMP-SECRET-GPS", b"TRAILING-SECRET"
+
+
+def picture(mode: str = "RGB", size: tuple[int, int] = (96, 64)) -> Image.Image:
+    """Return a gradient with a blue marker block in the top-left corner."""
+    img = Image.linear_gradient("L").resize(size).convert(mode)
+    img.paste((0, 0, 255) + ((180,) if mode == "RGBA" else ()), (0, 0, size[0] // 4, size[1] // 4))
+    return img
+
+
+def avif(img: Image.Image, orientation: int | None = None, **options: object) -> bytes:
+    """Return ``img`` as AVIF with an Exif (make + optional orientation) and an XMP packet."""
+    exif = Image.Exif()
+    exif[0x010F] = EXIF_MARK.decode()
+    if orientation:
+        exif[0x0112] = orientation
+    out = io.BytesIO()
+    xmp = b"<x:xmpmeta><rdf:Description>" + XMP_MARK + b"</rdf:Description></x:xmpmeta>"
+    img.save(out, "AVIF", exif=exif.tobytes(), xmp=xmp, quality=90, **options)
+    return out.getvalue()
+
+
+def rewrite(data: bytes, limits: Limits = LIMITS) -> tuple[bytes, object]:
+    out = io.BytesIO()
+    parsed = rewrite_avif(io.BytesIO(data), out, limits)
+    return out.getvalue(), parsed
+
+
+def decoded(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        return img.copy()
+
+
+def test_rewrite_keeps_pixels_and_drops_exif_xmp_and_trailing_bytes() -> None:
+    source = avif(picture()) + TAIL_MARK * 10
+    clean, parsed = rewrite(source)
+    assert decoded(clean).tobytes() == decoded(source).tobytes()
+    for marker in (EXIF_MARK, XMP_MARK, TAIL_MARK, b"Exif", b"mime", b"application/rdf+xml"):
+        assert marker in source
+        assert marker not in clean
+    assert not decoded(clean).getexif()
+    assert parsed.format == "AVIF"
+    assert (parsed.width, parsed.height, parsed.frames) == (96, 64, [Frame(96, 64)])
+    assert parsed.exif is not None and EXIF_MARK in parsed.exif  # read for the date, not written
+    assert len(clean) < len(source)
+
+
+def test_alpha_survives_exactly() -> None:
+    img = picture("RGBA")
+    img.putalpha(Image.linear_gradient("L").resize(img.size).rotate(90))
+    source = avif(img)
+    clean, _ = rewrite(source)
+    out = decoded(clean)
+    assert out.mode == "RGBA"
+    assert out.tobytes() == decoded(source).tobytes()
+    assert out.getchannel("A").getextrema() == decoded(source).getchannel("A").getextrema()
+
+
+def test_icc_profile_is_rebuilt_p3_stays_p3_and_private_payload_is_gone() -> None:
+    source = avif(picture(), icc_profile=iccfiles.p3_with_payload())
+    assert iccfiles.MARKER in source
+    clean, parsed = rewrite(source)
+    assert iccfiles.MARKER not in clean
+    assert parsed.icc_kept
+    assert decoded(clean).info["icc_profile"] == icc.rebuild(iccfiles.p3_with_payload())
+    assert decoded(clean).tobytes() == decoded(source).tobytes()
+
+
+def test_nclx_colour_is_kept_as_is() -> None:
+    source = avif(picture())  # no ICC: libavif describes the colour with nclx
+    nclx = source[source.index(b"nclx") : source.index(b"nclx") + 11]
+    clean, parsed = rewrite(source)
+    assert nclx in clean
+    assert not parsed.icc_kept
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_irot_imir_are_kept_and_reported_as_exif_orientation(orientation: int) -> None:
+    # Store the upright picture turned the other way, as a camera held sideways would.
+    t = Image.Transpose
+    undo = {2: t.FLIP_LEFT_RIGHT, 3: t.ROTATE_180, 4: t.FLIP_TOP_BOTTOM, 5: t.TRANSPOSE,
+            6: t.ROTATE_90, 7: t.TRANSVERSE, 8: t.ROTATE_270}  # fmt: skip
+    coded = picture().transpose(undo[orientation]) if orientation > 1 else picture()
+    source = avif(coded, orientation=orientation)
+    clean, parsed = rewrite(source)
+    assert parsed.orientation == orientation
+    # Pillow shows irot/imir as an EXIF orientation: it is the only EXIF field it sees.
+    shown = decoded(clean)
+    assert dict(shown.getexif()) == ({} if orientation == 1 else {0x0112: orientation})
+    upright = ImageOps.exif_transpose(shown)
+    assert upright.size == (96, 64)
+    r, _, b = upright.convert("RGB").getpixel((4, 4))  # type: ignore[misc]
+    assert b > 200 and r < 60, "the marker block must be top-left once displayed"
+
+
+def test_claimed_100000_by_100000_is_refused_before_decoding() -> None:
+    source = bytearray(avif(picture()))
+    at = source.index(b"ispe") + 8
+    source[at : at + 8] = struct.pack(">II", 100_000, 100_000)
+    started = time.perf_counter()
+    with pytest.raises(TooLarge, match=r"10000\.0 megapixels; the limit is 50 megapixels"):
+        rewrite(bytes(source))
+    assert time.perf_counter() - started < 0.1
+
+
+def test_file_over_the_byte_limit_is_too_large() -> None:
+    with pytest.raises(TooLarge):
+        rewrite(avif(picture()), Limits(max_bytes=100, max_pixels=10**8, max_frames=1))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"garbage" * 50, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "truncated", "no-meta"],
+)
+def test_garbage_and_truncated_files_are_invalid(data: bytes | str) -> None:
+    source = avif(picture())
+    if data == "truncated":
+        data = source[: len(source) // 2]
+    elif data == "no-meta":
+        data = source[: source.index(b"meta") - 4]
+    assert isinstance(data, bytes)
+    with pytest.raises(InvalidImage):
+        rewrite(data)
+
+
+def test_animated_avif_is_refused_clearly() -> None:
+    frames = [Image.new("RGB", (32, 24), (i * 80, 90, 20)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, "AVIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(InvalidImage, match="Animated AVIF is not supported yet"):
+        rewrite(out.getvalue())
+
+
+# Hand-built box trees for hostile cases.
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def full(kind: bytes, payload: bytes, version: int = 0) -> bytes:
+    return box(kind, bytes([version, 0, 0, 0]) + payload)
+
+
+def minimal(
+    offset: int = 0, length: int = 4, ispe: tuple[int, int] = (16, 16), extra: bytes = b""
+) -> bytes:
+    """Return a tiny AVIF-shaped file: one av01 item whose data is at ``offset``."""
+    ipco = box(b"ipco", full(b"ispe", struct.pack(">II", *ispe)) + box(b"av1C", b"\x81\0\x0c\0"))
+    ipma = full(b"ipma", struct.pack(">IHB", 1, 1, 2) + b"\x01\x82")
+    infe = full(b"infe", struct.pack(">HH", 1, 0) + b"av01\0", version=2)
+
+    def tree(at: int) -> bytes:
+        iloc = full(b"iloc", struct.pack(">HHHHHHII", 0x4400, 1, 1, 0, 0, 1, at, length), 1)
+        meta = full(b"meta", full(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13)
+                    + full(b"pitm", b"\0\1") + iloc + full(b"iinf", b"\0\1" + infe)
+                    + box(b"iprp", ipco + ipma) + extra)  # fmt: skip
+        return box(b"ftyp", b"avif\0\0\0\0avifmif1") + meta
+
+    head = tree(0)
+    return tree(offset or len(head) + 8) + box(b"mdat", b"\x12\0\x0a\0")
+
+
+def test_minimal_hand_built_file_is_rewritten() -> None:
+    clean, parsed = rewrite(minimal())
+    assert (parsed.width, parsed.height) == (16, 16)
+    assert clean.endswith(box(b"mdat", b"\x12\0\x0a\0"))
+    assert looks_like_avif(clean) and not looks_like_heif(clean)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        minimal(offset=10**6),  # item data past the end of the file
+        minimal(length=2**31),
+        minimal()[:-12] + struct.pack(">I4s", 0xFFFFFFF0, b"mdat"),  # box bigger than the file
+        minimal()[:-12] + struct.pack(">I4sQ", 1, b"mdat", 2**62),  # 64-bit largesize
+        minimal(extra=box(b"iprp", box(b"ipco", box(b"ipco", box(b"ipco", box(b"ipco", b"")))))),
+        minimal(extra=full(b"iinf", b"\xff\xff" + b"".join(  # a second item table, 5000 items long
+            full(b"infe", struct.pack(">HH", n, 0) + b"av01\0", version=2) for n in range(2, 5000)))),
+        minimal(extra=box(b"free", box(b"x", b"") * 1)[:-4]),  # a child box cut short
+        minimal(ispe=(0, 16)),
+    ],
+)  # fmt: skip
+def test_hostile_box_trees_are_invalid_quickly(data: bytes) -> None:
+    started = time.perf_counter()
+    with pytest.raises(InvalidImage):
+        rewrite(data)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_sniffers_read_the_ftyp_brands() -> None:
+    heic = box(b"ftyp", b"heic\0\0\0\0mif1heic") + b"\0" * 16
+    avis = box(b"ftyp", b"avis\0\0\0\0avifmif1") + b"\0" * 16
+    assert looks_like_heif(heic) and not looks_like_avif(heic)
+    assert looks_like_avif(avis) and not looks_like_heif(avis)
+    assert not looks_like_avif(b"\xff\xd8\xff\xe0" + b"\0" * 32)
+    assert not looks_like_heif(b"")
