@@ -9,6 +9,8 @@ locals {
     "iam.googleapis.com",
     # signBlob: the runtime account signs Cloud Storage URLs without a key file.
     "iamcredentials.googleapis.com",
+    # The exclusion that keeps share tokens out of the request log (logging.tf).
+    "logging.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",

@@ -37,11 +37,69 @@ resource "google_secret_manager_secret_iam_member" "runtime_secrets" {
 }
 
 # Sign Cloud Storage URLs (direct uploads, signed-url share delivery) through IAM
-# signBlob as itself: Cloud Run has no private key file to sign with.
+# signBlob as itself: Cloud Run has no private key file to sign with. A custom role with
+# signBlob alone, not roles/iam.serviceAccountTokenCreator: that role also carries
+# getAccessToken, getOpenIdToken and implicitDelegation, so code running as the account
+# could mint bearer tokens for itself and hand them out. Signing a URL needs none of it.
+resource "google_project_iam_custom_role" "sign_blob" {
+  # Role ids allow letters, digits, _ and . only. A deleted custom role keeps its id for
+  # 37 days; re-creating it within that time undeletes it (the provider does this).
+  role_id     = "${replace(var.service_name, "-", "_")}_signBlob"
+  title       = "Picbucket URL signer (${var.service_name})"
+  description = "Sign bytes as a service account (Cloud Storage signed URLs); no token minting."
+  permissions = ["iam.serviceAccounts.signBlob"]
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Bound on the runtime account itself only: it may sign as itself, as no other account.
 resource "google_service_account_iam_member" "runtime_signs_as_itself" {
   service_account_id = google_service_account.runtime.name
-  role               = "roles/iam.serviceAccountTokenCreator"
+  role               = google_project_iam_custom_role.sign_blob.id
   member             = local.runtime_member
+}
+
+# --- Reconcile job identity --------------------------------------------------------------
+
+# The scheduled reconcile job (reconcile.tf) runs as an account of its own, not as the
+# service's: it needs the bucket, Firestore and the session key (settings validation),
+# but never the OAuth client secret, and it never signs URLs. With its own account it
+# cannot read the client secret even by calling Secret Manager directly.
+# "-job" keeps "<service_name>-job" within the 30-character account id limit, like "-run".
+resource "google_service_account" "reconcile" {
+  account_id   = "${var.service_name}-job"
+  display_name = "Picbucket reconcile job"
+  description  = "Runs picbucket reconcile: its bucket, Firestore and the session key; no OAuth client secret."
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  reconcile_member = "serviceAccount:${google_service_account.reconcile.email}"
+}
+
+# Lists, reads and deletes orphan objects and stale incoming/ uploads in this bucket only.
+resource "google_storage_bucket_iam_member" "reconcile_objects" {
+  bucket = google_storage_bucket.images.name
+  role   = "roles/storage.objectAdmin"
+  member = local.reconcile_member
+}
+
+# Reads and removes stale records (the role cannot be scoped to one database).
+resource "google_project_iam_member" "reconcile_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = local.reconcile_member
+}
+
+# The secrets in local.reconcile_secret_env (secrets.tf) and no other: not the OAuth
+# client secret.
+resource "google_secret_manager_secret_iam_member" "reconcile_secrets" {
+  for_each = local.reconcile_secret_env
+
+  secret_id = google_secret_manager_secret.app[each.key].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.reconcile_member
 }
 
 # Anyone on the internet may reach the service. This is the only grant to allUsers, and

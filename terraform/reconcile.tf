@@ -3,10 +3,11 @@
 #
 #   Cloud Scheduler --(POST jobs/<name>:run, OAuth as the scheduler account)--> Cloud Run job
 #
-# The job runs the service's image as the service's account with the service's
-# environment (local.app_env and local.secret_env, run.tf and secrets.tf), so it sees
-# exactly the bucket, database and settings the app uses. The scheduler's own account
-# may do one thing: start this job.
+# The job runs the service's image with the service's plain environment (local.app_env,
+# run.tf), so it sees exactly the bucket, database and settings the app uses. It runs as
+# an account of its own (iam.tf) and gets every secret but the OAuth client secret
+# (local.reconcile_secret_env, secrets.tf): it never signs anyone in. The scheduler's own
+# account may do one thing: start this job.
 
 locals {
   # Cloud Run job names are up to 63 characters; service_name is at most 26.
@@ -28,7 +29,7 @@ resource "google_cloud_run_v2_job" "reconcile" {
     parallelism = 1
 
     template {
-      service_account = google_service_account.runtime.email
+      service_account = google_service_account.reconcile.email
       # A transient failure (Firestore or Cloud Storage unavailable, exit 1 on an item
       # it could not remove) is retried once; the next scheduled run retries anyway.
       max_retries = 1
@@ -44,9 +45,9 @@ resource "google_cloud_run_v2_job" "reconcile" {
         resources {
           limits = {
             # Reconcile lists object names and record ids and deletes blobs; it never
-            # decodes an image, so the service's 4 GiB (sized for concurrent 50 MP
-            # decodes) is not needed. 1 vCPU with 1 GiB is ample for listing pages and
-            # the Google clients, and a job is billed only while it runs.
+            # decodes an image, so it needs no decode budget. 1 vCPU with 1 GiB is
+            # ample for listing pages and the Google clients, and a job is billed only
+            # while it runs.
             cpu    = "1"
             memory = "1Gi"
           }
@@ -61,13 +62,13 @@ resource "google_cloud_run_v2_job" "reconcile" {
         }
 
         dynamic "env" {
-          for_each = local.secret_env
+          for_each = local.reconcile_secret_env
           content {
             name = env.key
             value_source {
               secret_key_ref {
                 secret  = google_secret_manager_secret.app[env.key].secret_id
-                version = "latest"
+                version = local.secret_versions[env.key]
               }
             }
           }
@@ -76,14 +77,12 @@ resource "google_cloud_run_v2_job" "reconcile" {
     }
   }
 
-  # Same grants as the service: the first execution must reach the bucket, Firestore
-  # and the secrets.
+  # The first execution must reach the bucket, Firestore and its secrets.
   depends_on = [
     google_project_service.enabled,
-    google_storage_bucket_iam_member.runtime_objects,
-    google_project_iam_member.runtime_firestore,
-    google_secret_manager_secret_iam_member.runtime_secrets,
-    google_service_account_iam_member.runtime_signs_as_itself,
+    google_storage_bucket_iam_member.reconcile_objects,
+    google_project_iam_member.reconcile_firestore,
+    google_secret_manager_secret_iam_member.reconcile_secrets,
     google_secret_manager_secret_version.secret_key,
   ]
 }

@@ -11,18 +11,19 @@ locals {
   # the autoscaler cannot see it.
   concurrency = var.gunicorn_workers * var.gunicorn_threads
 
-  # Memory for the pixel limit. Pillow holds a decoded image at 4 bytes a pixel (RGB is
-  # padded to RGBA), so a 50 MP upload is 200 MB; applying the EXIF orientation and
-  # re-encoding make one more full-size copy before the first is freed: 400 MB peak per
-  # request. Animations get the same budget: all frames together are at most max_pixels
-  # (imaging.py), each held as RGBA. Every thread may be decoding at once, plus ~256 MiB for Python, Flask,
-  # Pillow and the Google clients:
-  #   8 threads x 381 MiB + 256 MiB = 3,308 MiB  ->  4 GiB (the most 1 vCPU allows).
-  # 2 GiB would be enough on average but not for eight simultaneous 50 MP uploads, and an
-  # out-of-memory kill drops every request on the instance. Billing is per request-second
-  # and scale to zero keeps idle cost at 0, so the headroom costs little.
-  decode_mib_per_request = ceil(var.max_pixels * 4 * 2 / 1048576)
-  min_memory_mib         = 256 + local.concurrency * local.decode_mib_per_request
+  # Memory from the decode budget. The app decodes only while it holds a share of
+  # PICBUCKET_DECODE_BUDGET_MB (uploads beyond it wait, then get 503 + Retry-After), so
+  # memory no longer grows with the thread count:
+  #   256 MiB  the process at rest: Python, Flask, Pillow, the Google clients, 8 threads
+  # + decode_budget_mb  every decode in flight together
+  # + 128 MiB  renditions being encoded and request/response buffers
+  # = 768 MiB at the default budget (384), rounded up to the next size in Cloud Run's
+  #   steps (512 MiB, 1, 2, 4, 8, 16, 32 GiB) -> 1 GiB (it was 4 GiB before the budget).
+  # The step keeps a margin and matches the sizes Cloud Run documents per vCPU count.
+  memory_needed_mib = 256 + var.decode_budget_mb + 128
+  memory_mib        = max(512, pow(2, ceil(log(local.memory_needed_mib, 2))))
+  # 1 vCPU allows up to 4 GiB, 2 up to 8, 4 up to 16, 6 up to 24, 8 up to 32.
+  max_memory_mib = 4096 * tonumber(var.cpu)
 
   # Plain (non-secret) configuration; secrets come from local.secret_env (secrets.tf).
   # The one list of settings: the service (below) and the reconcile job (reconcile.tf)
@@ -42,6 +43,8 @@ locals {
     PICBUCKET_ALLOWED_DOMAINS         = join(",", var.allowed_domains)
     PICBUCKET_MAX_UPLOAD_MB           = tostring(var.max_upload_mb)
     PICBUCKET_MAX_PIXELS              = tostring(var.max_pixels)
+    PICBUCKET_DECODE_BUDGET_MB        = tostring(var.decode_budget_mb)
+    PICBUCKET_ADMIN_EMAILS            = join(",", var.admin_emails)
     # Cloud Run's front end is the one proxy whose X-Forwarded-* headers are trusted.
     PICBUCKET_PROXY_HOPS = "1"
     PICBUCKET_WORKERS    = tostring(var.gunicorn_workers)
@@ -80,7 +83,7 @@ resource "google_cloud_run_v2_service" "app" {
       resources {
         limits = {
           cpu    = var.cpu
-          memory = "${var.memory_mib}Mi"
+          memory = "${local.memory_mib}Mi"
         }
         # CPU only while serving requests (request-based billing).
         cpu_idle = true
@@ -103,7 +106,7 @@ resource "google_cloud_run_v2_service" "app" {
           value_source {
             secret_key_ref {
               secret  = google_secret_manager_secret.app[env.key].secret_id
-              version = "latest"
+              version = local.secret_versions[env.key]
             }
           }
         }
@@ -139,8 +142,14 @@ resource "google_cloud_run_v2_service" "app" {
       error_message = "Set allowed_emails and/or allowed_domains: without an allow-list any Google account could sign in."
     }
     precondition {
-      condition     = var.memory_mib >= local.min_memory_mib
-      error_message = "memory_mib is below ${local.min_memory_mib}: gunicorn_workers x gunicorn_threads simultaneous decodes of max_pixels images need that much. Raise memory_mib or lower the threads or max_pixels."
+      # An image at the pixel limit, decoded as RGBA (4 bytes a pixel), must fit in the
+      # budget on its own, or it could never be decoded.
+      condition     = var.max_pixels * 4 <= var.decode_budget_mb * 1048576
+      error_message = "max_pixels ${var.max_pixels} needs ${ceil(var.max_pixels * 4 / 1048576)} MiB decoded, more than decode_budget_mb (${var.decode_budget_mb}). Raise decode_budget_mb or lower max_pixels."
+    }
+    precondition {
+      condition     = local.memory_mib <= local.max_memory_mib
+      error_message = "decode_budget_mb ${var.decode_budget_mb} needs ${local.memory_mib} MiB per instance, more than ${var.cpu} vCPU allows (${local.max_memory_mib} MiB). Lower decode_budget_mb or raise cpu."
     }
   }
 

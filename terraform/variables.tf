@@ -114,14 +114,16 @@ variable "cpu" {
   }
 }
 
-variable "memory_mib" {
-  description = "Memory per instance in MiB. Must cover workers x threads full-size decodes; see run.tf."
+variable "decode_budget_mb" {
+  description = "MiB of decoded pixels one instance holds at once (PICBUCKET_DECODE_BUDGET_MB); uploads beyond it wait, then get 503. Sets the instance memory (run.tf)."
   type        = number
-  default     = 4096
+  default     = 384
 
   validation {
-    condition     = var.memory_mib >= 512 && var.memory_mib <= 32768 && floor(var.memory_mib) == var.memory_mib
-    error_message = "memory_mib must be a whole number from 512 to 32768."
+    # At least one 12 MP photo decoded as RGBA (~46 MiB) with room for a second; at most
+    # what 8 vCPU (32 GiB) can hold next to the 384 MiB baseline.
+    condition     = var.decode_budget_mb >= 64 && var.decode_budget_mb <= 32000 && floor(var.decode_budget_mb) == var.decode_budget_mb
+    error_message = "decode_budget_mb must be a whole number from 64 to 32000."
   }
 }
 
@@ -171,6 +173,17 @@ variable "allowed_emails" {
   }
 }
 
+variable "admin_emails" {
+  description = "Signed-in accounts that may use the administration pages (PICBUCKET_ADMIN_EMAILS). Empty: nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for email in var.admin_emails : can(regex("^[^@,\\s]+@[^@,\\s]+\\.[^@,\\s]+$", email))])
+    error_message = "admin_emails must be plain email addresses (no commas or spaces)."
+  }
+}
+
 variable "allowed_domains" {
   description = "Email domains whose accounts may sign in, e.g. [\"example.com\"] (PICBUCKET_ALLOWED_DOMAINS)."
   type        = list(string)
@@ -216,7 +229,7 @@ variable "max_upload_mb" {
 }
 
 variable "max_pixels" {
-  description = "Largest image accepted, in pixels (PICBUCKET_MAX_PIXELS). Drives the memory check in run.tf."
+  description = "Largest image accepted, in pixels (PICBUCKET_MAX_PIXELS). One decode of it must fit in decode_budget_mb."
   type        = number
   default     = 50000000
 

@@ -160,54 +160,164 @@ resource "google_service_account_iam_member" "github_acts_as_deployer" {
   member             = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.github.name}/attribute.repository/${var.github_owner}/${var.github_repository_name}"
 }
 
-# terraform apply manages every resource in ../, so the deployer needs to administer
-# each kind of them. It can only be reached from jobs in the deploy environment (above):
-# restrict that GitHub environment to the main branch and, ideally, require a reviewer.
+# --- What the deployer may do ---------------------------------------------------------------
+#
+# CI runs `terraform apply` of ../ on every push: it refreshes every resource and changes
+# what a release changes (the image, settings, Cloud Run, the schedule, Firestore indexes,
+# the registry policy, a new session key). Each grant below is what that needs and no
+# more. Identities and access are not among it: creating or deleting service accounts,
+# custom roles, IAM grants on the project or on an account, and the log exclusion are
+# applied by a project owner (README "Deploy to Google Cloud", steps 1-6, and again when
+# a change touches iam.tf or logging.tf). The deployer may only read those, so a
+# compromised workflow cannot grant itself or anyone else a role, mint a token for
+# another account, or create keys.
+#
+# The deployer is reachable only from jobs in the deploy environment (above): restrict
+# that GitHub environment to the main branch and, ideally, require a reviewer.
+#
+# Apply this after the first apply of ../ (step 6): the bindings on the service
+# accounts, the bucket, the registry and the secrets name resources that exist then.
+
+variable "service_name" {
+  description = "service_name of the main configuration (prefixes its service accounts and secrets)."
+  type        = string
+  default     = "picbucket"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,24}[a-z0-9]$", var.service_name))
+    error_message = "service_name must be 3-26 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "image_bucket_name" {
+  description = "bucket_name of the main configuration. Default: <project_id>-picbucket, as there."
+  type        = string
+  default     = null
+}
+
+variable "artifact_repository_id" {
+  description = "artifact_repository_id of the main configuration."
+  type        = string
+  default     = "picbucket"
+}
+
 locals {
-  deployer_roles = toset([
-    "roles/artifactregistry.admin",
-    # The Cloud Scheduler job that starts the reconcile job (../reconcile.tf).
-    "roles/cloudscheduler.admin",
-    "roles/datastore.owner",
-    "roles/resourcemanager.projectIamAdmin",
+  deployer_member = "serviceAccount:${google_service_account.deployer.email}"
+
+  # Names the main configuration gives its resources (../iam.tf, ../secrets.tf,
+  # ../storage.tf, ../registry.tf, ../reconcile.tf).
+  account_emails = {
+    runtime   = "${var.service_name}-run@${var.project_id}.iam.gserviceaccount.com"
+    reconcile = "${var.service_name}-job@${var.project_id}.iam.gserviceaccount.com"
+    scheduler = "${var.service_name}-sch@${var.project_id}.iam.gserviceaccount.com"
+  }
+  secret_ids = toset([
+    "${var.service_name}-secret-key",
+    "${var.service_name}-oidc-client-id",
+    "${var.service_name}-oidc-client-secret",
+  ])
+  image_bucket = coalesce(var.image_bucket_name, "${var.project_id}-picbucket")
+
+  # Project-level roles, each for resources that have no finer IAM scope (or are created
+  # at project level, so a resource-level grant cannot cover their replacement).
+  deployer_project_roles = toset([
+    # Cloud Run: the service, the reconcile job and their IAM (public invoker, the
+    # scheduler's invoker grant). Creating a service or job is a project permission.
     "roles/run.admin",
-    "roles/secretmanager.admin",
+    # The Cloud Scheduler job that starts reconcile (../reconcile.tf); scheduler jobs
+    # have no IAM of their own.
+    "roles/cloudscheduler.admin",
+    # The Firestore database, composite indexes and TTL fields (../firestore.tf);
+    # Firestore has no per-database IAM.
+    "roles/datastore.owner",
+    # Enables the APIs in ../apis.tf when a release adds one; it cannot grant anything.
     "roles/serviceusage.serviceUsageAdmin",
-    "roles/storage.admin",
   ])
 }
 
+# Read-only access to what only an owner changes, so the plan can refresh it: the
+# project (data.google_project), its IAM policy (the datastore.user grants), the service
+# accounts and their IAM policies (the signBlob self-grant), the signBlob custom role,
+# and the log exclusion. No setIamPolicy, create, delete, key or token permission.
+resource "google_project_iam_custom_role" "deployer_reader" {
+  role_id     = "picbucketDeployerReader"
+  title       = "Picbucket deployer: read identities and access"
+  description = "Lets terraform plan refresh service accounts, IAM policies, custom roles and log exclusions it may not change."
+  permissions = [
+    "iam.roles.get",
+    "iam.serviceAccounts.get",
+    "iam.serviceAccounts.getIamPolicy",
+    "iam.serviceAccounts.list",
+    "logging.exclusions.get",
+    "logging.exclusions.list",
+    "resourcemanager.projects.get",
+    "resourcemanager.projects.getIamPolicy",
+  ]
+}
+
+resource "google_project_iam_member" "deployer_reads" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.deployer_reader.id
+  member  = local.deployer_member
+}
+
 resource "google_project_iam_member" "deployer" {
-  for_each = local.deployer_roles
+  for_each = local.deployer_project_roles
 
   project = var.project_id
   role    = each.value
-  member  = "serviceAccount:${google_service_account.deployer.email}"
+  member  = local.deployer_member
 }
 
-# Creating the runtime service account and granting roles on it is part of the apply.
-resource "google_project_iam_member" "deployer_manages_service_accounts" {
-  #checkov:skip=CKV_GCP_49:terraform apply creates the runtime service account and its self-binding; the deployer is reachable only from the protected deploy environment.
-  project = var.project_id
-  role    = "roles/iam.serviceAccountAdmin"
-  member  = "serviceAccount:${google_service_account.deployer.email}"
+# actAs on exactly the accounts the deploy attaches to workloads, one binding each:
+#   runtime   - the Cloud Run service runs as it (../run.tf)
+#   reconcile - the reconcile Cloud Run job runs as it (../reconcile.tf)
+#   scheduler - Cloud Scheduler calls the Run API with its OAuth token (../reconcile.tf)
+# roles/iam.serviceAccountUser carries actAs and get; not getAccessToken or signBlob, so
+# the deployer cannot act as these accounts outside the workloads it deploys, nor on any
+# other account in the project.
+resource "google_service_account_iam_member" "deployer_acts_as" {
+  for_each = local.account_emails
+
+  service_account_id = "projects/${var.project_id}/serviceAccounts/${each.value}"
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.deployer_member
 }
 
-# Deploying a Cloud Run revision that runs as the runtime account requires actAs on it.
-# Project level because that account does not exist until the main configuration runs.
-resource "google_project_iam_member" "deployer_acts_as_runtime" {
-  #checkov:skip=CKV_GCP_41:Cloud Run deploys need actAs on the runtime service account, which is created later by the main configuration.
-  #checkov:skip=CKV_GCP_49:Same grant as CKV_GCP_41; the deployer is reachable only from the protected deploy environment.
-  project = var.project_id
-  role    = "roles/iam.serviceAccountUser"
-  member  = "serviceAccount:${google_service_account.deployer.email}"
+# The image bucket's settings (CORS, lifecycle, soft delete) and objects, on that bucket
+# only; not the state bucket, not other buckets in the project.
+resource "google_storage_bucket_iam_member" "deployer_images_bucket" {
+  bucket = local.image_bucket
+  role   = "roles/storage.admin"
+  member = local.deployer_member
+}
+
+# Push images (CI builds them) and update the repository's settings (immutable tags,
+# cleanup policy; ../registry.tf), on this repository only: granted on the repository,
+# the admin role reaches no other repository and cannot create one.
+resource "google_artifact_registry_repository_iam_member" "deployer_registry" {
+  location   = var.region
+  repository = var.artifact_repository_id
+  role       = "roles/artifactregistry.admin"
+  member     = local.deployer_member
+}
+
+# The three secrets of ../secrets.tf: refresh them and add a session key version when
+# secret_key_version is bumped (and destroy the previous one). Secret-level, so no other
+# secret in the project is reachable.
+resource "google_secret_manager_secret_iam_member" "deployer_secrets" {
+  for_each = local.secret_ids
+
+  secret_id = "projects/${var.project_id}/secrets/${each.value}"
+  role      = "roles/secretmanager.admin"
+  member    = local.deployer_member
 }
 
 # Read-write access to the state, on this bucket only.
 resource "google_storage_bucket_iam_member" "deployer_state" {
   bucket = google_storage_bucket.tfstate.name
   role   = "roles/storage.objectAdmin"
-  member = "serviceAccount:${google_service_account.deployer.email}"
+  member = local.deployer_member
 }
 
 output "state_bucket" {

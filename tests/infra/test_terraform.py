@@ -1,8 +1,12 @@
-"""Security and sizing properties of terraform/, read statically with python-hcl2.
+"""Security and sizing properties of terraform/ and the deploy workflow, read statically.
 
-`terraform init` cannot reach the providers offline, so these tests read the HCL
-itself: what the bucket allows, who holds which role, how secrets reach Cloud Run, and
-whether Cloud Run's concurrency matches what gunicorn serves.
+These are static checks: the Google and random Terraform providers cannot be
+downloaded here (no registry access), so `terraform init`, `validate` and `plan` cannot
+run and nothing is applied to Google Cloud. The tests read the HCL itself with
+python-hcl2 (and the workflows line by line): what the bucket allows, who holds which role
+(the runtime, reconcile and CI deployer accounts), how secrets reach Cloud Run, what the
+request log keeps, and the numbers Terraform would compute (concurrency, memory), which
+they evaluate from the parsed locals and variable defaults.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from hcl2.utils import SerializationOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
+BOOTSTRAP = TERRAFORM / "bootstrap"
+WORKFLOWS = ROOT / ".github" / "workflows"
 
 EXPECTED_FILES = {
     "versions.tf",
@@ -36,13 +42,20 @@ EXPECTED_FILES = {
     "run.tf",
     "registry.tf",
     "reconcile.tf",
+    "logging.tf",
     "terraform.tfvars.example",
 }
 RUNTIME_ROLES = {
     ("google_storage_bucket_iam_member", "roles/storage.objectAdmin"),
     ("google_project_iam_member", "roles/datastore.user"),
     ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
-    ("google_service_account_iam_member", "roles/iam.serviceAccountTokenCreator"),
+    # Only iam.serviceAccounts.signBlob, on itself (test_runtime_may_sign_but_not_mint_tokens).
+    ("google_service_account_iam_member", "${google_project_iam_custom_role.sign_blob.id}"),
+}
+RECONCILE_ROLES = {
+    ("google_storage_bucket_iam_member", "roles/storage.objectAdmin"),
+    ("google_project_iam_member", "roles/datastore.user"),
+    ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
 }
 SECRET_ENV = {"PICBUCKET_SECRET_KEY", "PICBUCKET_OIDC_CLIENT_ID", "PICBUCKET_OIDC_CLIENT_SECRET"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
@@ -121,7 +134,8 @@ def _block(body: dict[str, Any], name: str) -> dict[str, Any]:
     blocks = body.get(name)
     assert isinstance(blocks, list), f"no {name} block"
     assert len(blocks) == 1, f"expected one {name} block, found {len(blocks)}"
-    return blocks[0]
+    block: dict[str, Any] = blocks[0]
+    return block
 
 
 def _walk_strings(value: Any) -> Iterator[str]:
@@ -149,6 +163,34 @@ def _expand_locals(tf: Config, expr: str) -> str:
     raise AssertionError(f"locals nest too deep in {expr}")
 
 
+def local_map(tf: Config, name: str) -> dict[str, Any]:
+    """Return a map local, evaluating the two ``for`` expression shapes the module uses.
+
+    ``{for k, v in local.m : k => v if k != "X"}`` (a filtered copy) and
+    ``{for k in keys(local.m) : k => (k == "X" ? <expr> : "latest")}`` (one key differs).
+    """
+    value = tf.locals[name]
+    if isinstance(value, dict):
+        return value
+    expr = _interpolated(value)
+    filtered = re.fullmatch(
+        r'\{for (\w+), (\w+) in local\.(\w+) : \1 => \2 if \1 != "([^"]+)"\}', expr
+    )
+    if filtered:
+        source = local_map(tf, filtered.group(3))
+        return {k: v for k, v in source.items() if k != filtered.group(4)}
+    one_differs = re.fullmatch(
+        r"\{for (\w+) in keys\(local\.(\w+)\) : \1 => "
+        r'\(\1 == "([^"]+)" \? ([\w.\[\]"]+) : "([^"]+)"\)\}',
+        expr,
+    )
+    if one_differs:
+        source = local_map(tf, one_differs.group(2))
+        special, then, other = one_differs.group(3, 4, 5)
+        return {k: (then if k == special else other) for k in source}
+    raise AssertionError(f"local.{name} is not a map this test can evaluate: {expr}")
+
+
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -161,11 +203,23 @@ def _arith(node: ast.AST) -> float:
     if isinstance(node, ast.Expression):
         return _arith(node.body)
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return node.value
+        return float(node.value)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return float(node.value)  # a string variable passed through tonumber()
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return _BINARY[type(node.op)](_arith(node.left), _arith(node.right))
+        return float(_BINARY[type(node.op)](_arith(node.left), _arith(node.right)))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        functions = {"ceil": math.ceil, "floor": math.floor, "tostring": lambda x: x}
+        functions: dict[str, Callable[..., float]] = {
+            "ceil": math.ceil,
+            "floor": math.floor,
+            "tostring": lambda x: x,
+            "tonumber": float,
+            "max": max,
+            "min": min,
+            "pow": math.pow,
+            # Terraform's log(x, base) is ln(x) / ln(base), as Python's.
+            "log": math.log,
+        }
         assert node.func.id in functions, f"unsupported function {node.func.id}"
         return functions[node.func.id](*(_arith(arg) for arg in node.args))
     raise AssertionError(f"not plain arithmetic: {ast.dump(node)}")
@@ -224,7 +278,7 @@ def container_env(tf: Config, container: dict[str, Any] | None = None) -> dict[s
         assert source, f"env for_each must be a local map, not {spec['for_each']}"
         content = spec["content"][0]
         assert _interpolated(content["name"]) == "env.key"
-        for key, value in tf.locals[source.group(1)].items():
+        for key, value in local_map(tf, source.group(1)).items():
             assert key not in env, f"{key} set twice"
             block = {k: v for k, v in content.items() if k != "name"}
             if "value" in block:
@@ -264,8 +318,9 @@ def test_variables_typed_described_validated(tf: Config) -> None:
         "image",
         "gunicorn_workers",
         "gunicorn_threads",
-        "memory_mib",
+        "decode_budget_mb",
         "allowed_emails",
+        "admin_emails",
         "allowed_domains",
         "share_delivery",
         "max_upload_mb",
@@ -309,7 +364,7 @@ def test_no_iam_on_the_bucket_besides_the_runtime_account(tf: Config) -> None:
     for rtype in ("google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy"):
         assert not tf.of_type(rtype), f"{rtype} replaces or widens bucket access"
     members = tf.of_type("google_storage_bucket_iam_member")
-    assert set(members) == {"runtime_objects"}
+    assert set(members) == {"runtime_objects", "reconcile_objects"}
 
 
 def test_incoming_uploads_expire_after_a_day(tf: Config) -> None:
@@ -392,7 +447,15 @@ def test_every_secret_reaches_cloud_run_as_a_secret_ref(tf: Config) -> None:
         assert "value" not in env[name], f"{name} is a plain value"
         ref = _block(_block(env[name], "value_source"), "secret_key_ref")
         assert _interpolated(ref["secret"]) == "google_secret_manager_secret.app[env.key].secret_id"
-        assert ref["version"] == "latest"
+        assert _interpolated(ref["version"]) == "local.secret_versions[env.key]"
+    versions = local_map(tf, "secret_versions")
+    # The OAuth values are added by hand: instances read the newest. The session key is
+    # the exact version Terraform made (test_rotating_the_session_key_leaves_no_gap).
+    assert versions == {
+        "PICBUCKET_SECRET_KEY": "google_secret_manager_secret_version.secret_key.version",
+        "PICBUCKET_OIDC_CLIENT_ID": "latest",
+        "PICBUCKET_OIDC_CLIENT_SECRET": "latest",
+    }
     plain = {name for name, block in env.items() if "value" in block}
     assert not [n for n in plain if re.search("SECRET|PASSWORD|CLIENT_ID|TOKEN", n)]
 
@@ -441,6 +504,8 @@ def test_production_environment(tf: Config) -> None:
         "PICBUCKET_ALLOWED_DOMAINS",
         "PICBUCKET_MAX_UPLOAD_MB",
         "PICBUCKET_MAX_PIXELS",
+        "PICBUCKET_DECODE_BUDGET_MB",
+        "PICBUCKET_ADMIN_EMAILS",
         "PICBUCKET_LOG_LEVEL",
     ):
         assert name in env, name
@@ -496,20 +561,58 @@ def test_scales_to_zero_with_cpu_only_during_requests(tf: Config) -> None:
     assert resources["startup_cpu_boost"] is True
 
 
-def test_memory_covers_concurrent_decodes_at_the_pixel_limit(tf: Config) -> None:
-    template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
-    limits = _block(_block(template, "containers"), "resources")["limits"]
-    assert limits["memory"] == "${var.memory_mib}Mi"
-    memory_mib = tf.default("memory_mib")
-    concurrency = evaluate(tf, template["max_instance_request_concurrency"])
-    # A decoded image is 4 bytes a pixel; orientation and re-encoding hold a second copy.
-    per_request_mib = tf.default("max_pixels") * 4 * 2 / 2**20
-    assert memory_mib >= 256 + concurrency * per_request_mib
-    assert evaluate(tf, "local.min_memory_mib") <= memory_mib
+def service_memory_mib(tf: Config, variables: dict[str, Any] | None = None) -> float:
+    """The memory Cloud Run gives an instance, as Terraform would compute it."""
+    limits = _block(service_container(tf), "resources")["limits"]
+    match = re.fullmatch(r"\$\{(local\.\w+)\}Mi", limits["memory"])
+    assert match, f"memory must be a local in MiB, not {limits['memory']}"
+    return evaluate(tf, match.group(1), variables)
+
+
+def test_memory_is_1_gib_at_the_default_decode_budget(tf: Config) -> None:
+    assert tf.default("decode_budget_mb") == 384
+    # 256 baseline + 384 budget + 128 renditions and buffers = 768 -> 1 GiB (was 4 GiB).
+    assert service_memory_mib(tf) == 1024
+    env = container_env(tf)
+    assert _interpolated(env["PICBUCKET_DECODE_BUDGET_MB"]["value"]) == (
+        "tostring(var.decode_budget_mb)"
+    )
+    assert "memory_mib" not in tf.variables, "memory follows the budget; no second knob"
+
+
+@pytest.mark.parametrize(
+    ("budget", "memory"),
+    [(64, 512), (128, 512), (129, 1024), (640, 1024), (641, 2048), (1664, 2048), (3000, 4096)],
+)
+def test_memory_is_the_next_cloud_run_size_above_budget_plus_overhead(
+    tf: Config, budget: int, memory: int
+) -> None:
+    needed = 256 + budget + 128
+    assert evaluate(tf, "local.memory_needed_mib", {"decode_budget_mb": budget}) == needed
+    got = service_memory_mib(tf, {"decode_budget_mb": budget})
+    assert got == memory
+    assert got >= needed
+    assert got in {512, 1024, 2048, 4096, 8192, 16384, 32768}
+
+
+def test_memory_stays_within_what_the_cpu_allows(tf: Config) -> None:
     preconditions = tf.resource("google_cloud_run_v2_service", "app")["lifecycle"][0][
         "precondition"
     ]
-    assert any("local.min_memory_mib" in str(p["condition"]) for p in preconditions)
+    conditions = [str(p["condition"]) for p in preconditions]
+    assert any("local.memory_mib <= local.max_memory_mib" in c for c in conditions)
+    assert evaluate(tf, "local.max_memory_mib") == 4096  # 1 vCPU
+    assert evaluate(tf, "local.max_memory_mib", {"cpu": "2"}) == 8192
+    # An image at the pixel limit fits the budget on its own, at the defaults too.
+    assert any("var.max_pixels * 4 <= var.decode_budget_mb * 1048576" in c for c in conditions)
+    assert tf.default("max_pixels") * 4 <= tf.default("decode_budget_mb") * 2**20
+
+
+def test_admin_emails_reach_the_app(tf: Config) -> None:
+    assert tf.default("admin_emails") == []
+    assert tf.variables["admin_emails"]["type"] == "${list(string)}"
+    env = container_env(tf)
+    assert _interpolated(env["PICBUCKET_ADMIN_EMAILS"]["value"]) == ('join(",", var.admin_emails)')
 
 
 def test_allow_list_is_required(tf: Config) -> None:
@@ -601,21 +704,38 @@ def test_reconcile_job_runs_picbucket_reconcile(tf: Config) -> None:
     assert container["image"] == service_container(tf)["image"]
 
 
-def test_reconcile_job_runs_as_the_runtime_account(tf: Config) -> None:
+def test_reconcile_job_runs_as_its_own_account(tf: Config) -> None:
     task = job_task(tf)
-    service_template = _block(tf.resource("google_cloud_run_v2_service", "app"), "template")
-    assert _interpolated(task["service_account"]) == "google_service_account.runtime.email"
-    assert task["service_account"] == service_template["service_account"]
+    assert _interpolated(task["service_account"]) == "google_service_account.reconcile.email"
+    account = tf.resource("google_service_account", "reconcile")
+    assert account["account_id"] == "${var.service_name}-job"
 
 
-def test_reconcile_job_has_the_service_environment(tf: Config) -> None:
+def test_reconcile_job_has_the_service_settings_but_not_the_oauth_secret(tf: Config) -> None:
     service, job = service_container(tf), job_container(tf)
-    # Built from the same two locals, not a copy of the list.
-    assert env_sources(job) == env_sources(service) == ["local.app_env", "local.secret_env"]
+    assert env_sources(job) == ["local.app_env", "local.reconcile_secret_env"]
+    assert env_sources(service) == ["local.app_env", "local.secret_env"]
     assert "env" not in job, "set job env through local.app_env, as the service does"
-    assert container_env(tf, job) == container_env(tf)
-    for name in SECRET_ENV:
-        assert "value" not in container_env(tf, job)[name], f"{name} is a plain value"
+    job_env, service_env = container_env(tf, job), container_env(tf)
+    assert "PICBUCKET_OIDC_CLIENT_SECRET" not in job_env
+    # Everything else is the service's, value for value.
+    assert job_env == {k: v for k, v in service_env.items() if k != "PICBUCKET_OIDC_CLIENT_SECRET"}
+    for name in SECRET_ENV - {"PICBUCKET_OIDC_CLIENT_SECRET"}:
+        assert "value" not in job_env[name], f"{name} is a plain value"
+
+
+def test_reconcile_account_cannot_read_the_oauth_secret(tf: Config) -> None:
+    grants = _grants_to(tf, "google_service_account.reconcile")
+    assert {(rtype, body["role"]) for rtype, _, body in grants} == RECONCILE_ROLES
+    secrets = tf.resource("google_secret_manager_secret_iam_member", "reconcile_secrets")
+    assert _interpolated(secrets["for_each"]) == "local.reconcile_secret_env"
+    assert _interpolated(secrets["secret_id"]) == "google_secret_manager_secret.app[each.key].id"
+    readable = set(local_map(tf, "reconcile_secret_env"))
+    assert readable == SECRET_ENV - {"PICBUCKET_OIDC_CLIENT_SECRET"}
+    bucket = tf.resource("google_storage_bucket_iam_member", "reconcile_objects")
+    assert _interpolated(bucket["bucket"]) == "google_storage_bucket.images.name"
+    # It neither signs URLs nor acts as another account.
+    assert not [g for g in grants if g[0] == "google_service_account_iam_member"]
 
 
 def test_reconcile_job_bounds(tf: Config) -> None:
@@ -688,3 +808,241 @@ def test_cloud_scheduler_api_is_enabled(tf: Config) -> None:
         body = tf.resource(rtype, "reconcile" if rtype.endswith("job") else "scheduler")
         depends_on = [_interpolated(d) for d in body["depends_on"]]
         assert "google_project_service.enabled" in depends_on, rtype
+
+
+# --- Least privilege: the runtime account signs, it does not mint tokens --------------------
+
+
+def test_runtime_may_sign_but_not_mint_tokens(tf: Config) -> None:
+    role = tf.resource("google_project_iam_custom_role", "sign_blob")
+    assert role["permissions"] == ["iam.serviceAccounts.signBlob"]
+    binding = tf.resource("google_service_account_iam_member", "runtime_signs_as_itself")
+    assert binding["role"] == "${google_project_iam_custom_role.sign_blob.id}"
+    # On itself, and for itself only.
+    assert _interpolated(binding["service_account_id"]) == "google_service_account.runtime.name"
+    assert _is_runtime_member(tf, binding["member"])
+    # No predefined role that carries getAccessToken / getOpenIdToken, anywhere.
+    roles = [
+        body.get("role", "") for (rtype, _), body in tf.resources.items() if IAM_TYPE.match(rtype)
+    ]
+    assert not [
+        r for r in roles if "serviceAccountTokenCreator" in r or "workloadIdentityUser" in r
+    ]
+
+
+# --- Session key rotation --------------------------------------------------------------------
+
+
+def test_rotating_the_session_key_leaves_no_gap(tf: Config) -> None:
+    version = tf.resource("google_secret_manager_secret_version", "secret_key")
+    # The new version exists before the old one is destroyed ...
+    assert version["lifecycle"] == [{"create_before_destroy": True}]
+    assert _interpolated(version["secret_data_wo_version"]) == "var.secret_key_version"
+    # ... and the service and the job name that exact version, so Terraform destroys the
+    # old version only after both have been updated to read the new one.
+    pinned = local_map(tf, "secret_versions")["PICBUCKET_SECRET_KEY"]
+    assert pinned == "google_secret_manager_secret_version.secret_key.version"
+    for container in (service_container(tf), job_container(tf)):
+        ref = _block(
+            _block(container_env(tf, container)["PICBUCKET_SECRET_KEY"], "value_source"),
+            "secret_key_ref",
+        )
+        assert _interpolated(ref["version"]) == "local.secret_versions[env.key]"
+    # Never "disable" or "abandon" a version on destroy: the old key must really go.
+    assert "deletion_policy" not in version
+
+
+# --- Share tokens and the request log ----------------------------------------------------------
+
+
+def _exclusion_filter(tf: Config, service_name: str = "picbucket") -> str:
+    """The exclusion's filter as Cloud Logging receives it, for one service name."""
+    exclusion = tf.resource("google_logging_project_exclusion", "share_token_requests")
+    expr = _interpolated(exclusion["filter"])
+    match = re.fullmatch(r'join\(" AND ", \[(.*)\]\)', expr, flags=re.DOTALL)
+    assert match, f'filter must be join(" AND ", [...]), not {expr}'
+    parts = [json.loads(part) for part in re.findall(r'"(?:[^"\\]|\\.)*"', match.group(1))]
+    text = " AND ".join(parts)
+    return text.replace("${var.service_name}", service_name).replace(
+        "${var.project_id}", "my-project"
+    )
+
+
+def test_request_log_entries_of_share_links_are_excluded(tf: Config) -> None:
+    text = _exclusion_filter(tf)
+    assert 'resource.type = "cloud_run_revision"' in text
+    assert 'resource.labels.service_name = "picbucket"' in text
+    assert 'logName = "projects/my-project/logs/run.googleapis.com%2Frequests"' in text
+    pattern = re.search(r'httpRequest\.requestUrl =~ "([^"]+)"', text)
+    assert pattern, text
+    # The logging regex is RE2; this one is also valid Python and means the same there.
+    url = re.compile(pattern.group(1))
+    for shared in (
+        "https://picbucket-123.europe-west1.run.app/s/Zx8kTq3",
+        "https://pics.example.com/s/Zx8kTq3/raw",
+    ):
+        assert url.search(shared), shared
+    for other in (
+        "https://picbucket-123.europe-west1.run.app/",
+        "https://picbucket-123.europe-west1.run.app/images/s/x",
+        "https://picbucket-123.europe-west1.run.app/static/s/app.css",
+        "https://picbucket-123.europe-west1.run.app/settings?next=/s/x",
+    ):
+        assert not url.search(other), other
+
+
+def test_logging_api_is_enabled_for_the_exclusion(tf: Config) -> None:
+    assert '"logging.googleapis.com"' in tf.locals["apis"]
+
+
+# --- GitHub Actions pinned by commit ----------------------------------------------------------
+
+# `uses: owner/repo@ref  # comment`, as a step key or a list item, quoted or not.
+USES_LINE = re.compile(r"""^\s*(?:-\s+)?uses:\s*["']?([^\s"'#]+)["']?\s*(#.*)?$""")
+
+
+def test_every_action_is_pinned_to_a_commit_sha() -> None:
+    workflows = sorted(WORKFLOWS.glob("*.y*ml"))
+    assert workflows
+    seen = 0
+    for path in workflows:
+        for line in path.read_text().splitlines():
+            if not re.match(r"^\s*(?:-\s+)?uses:", line):
+                continue
+            match = USES_LINE.match(line)
+            assert match, f"{path.name}: cannot read {line!r}"
+            seen += 1
+            ref, comment = match.groups()
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref}"
+            # The release the SHA stands for is written next to it, for the next update.
+            assert comment and re.fullmatch(r"# v\d+\.\d+\.\d+", comment), line
+    assert seen >= 5
+
+
+# --- The CI deployer (terraform/bootstrap) ------------------------------------------------------
+
+DEPLOYER_MEMBER = "serviceAccount:${google_service_account.deployer.email}"
+# Roles that administer IAM or impersonate: none may be granted to the deployer on the project.
+FORBIDDEN_PROJECT_ROLES = {
+    "roles/owner",
+    "roles/editor",
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/iam.securityAdmin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.serviceAccountUser",
+    "roles/iam.serviceAccountTokenCreator",
+    "roles/iam.serviceAccountKeyAdmin",
+    "roles/iam.roleAdmin",
+    "roles/iam.workloadIdentityUser",
+}
+# Permissions that would let it change who may do what, or become another account.
+ESCALATING = re.compile(
+    r"setIamPolicy|\.create$|\.delete$|\.update$|actAs|getAccessToken|getOpenIdToken"
+    r"|signBlob|signJwt|implicitDelegation|serviceAccountKeys"
+)
+
+
+@pytest.fixture(scope="module")
+def boot() -> Config:
+    return Config(BOOTSTRAP)
+
+
+def _set_items(tf: Config, local: str) -> list[str]:
+    """The strings of a ``toset([...])`` local."""
+    return re.findall(r'"([^"]+)"', _interpolated(tf.locals[local]))
+
+
+def _deployer_project_roles(boot: Config) -> list[str]:
+    roles = []
+    for name, body in boot.of_type("google_project_iam_member").items():
+        if DEPLOYER_MEMBER not in _expand_locals(boot, str(body["member"])):
+            continue
+        role = _interpolated(body["role"])
+        if role == "each.value":
+            assert _interpolated(body["for_each"]) == "local.deployer_project_roles", name
+            roles += _set_items(boot, "deployer_project_roles")
+        else:
+            roles.append(role)
+    return roles
+
+
+def test_deployer_holds_no_project_role_that_administers_iam(boot: Config) -> None:
+    roles = _deployer_project_roles(boot)
+    assert roles, "the deployer has no project role at all: the fixture is wrong"
+    assert not set(roles) & FORBIDDEN_PROJECT_ROLES
+    assert set(roles) == {
+        "roles/run.admin",
+        "roles/cloudscheduler.admin",
+        "roles/datastore.owner",
+        "roles/serviceusage.serviceUsageAdmin",
+        "google_project_iam_custom_role.deployer_reader.id",
+    }
+    for rtype in ("google_project_iam_binding", "google_project_iam_policy"):
+        assert not boot.of_type(rtype)
+    # The suppressions that excused project-wide actAs / account admin are gone.
+    assert not re.search(r"checkov:skip=CKV_GCP_(41|49)", (BOOTSTRAP / "main.tf").read_text())
+
+
+def test_deployer_reader_role_only_reads(boot: Config) -> None:
+    permissions = boot.resource("google_project_iam_custom_role", "deployer_reader")["permissions"]
+    assert permissions
+    assert not [p for p in permissions if ESCALATING.search(p)]
+    assert all(re.search(r"\.(get|list|getIamPolicy)$", p) for p in permissions)
+
+
+def test_deployer_acts_only_as_the_accounts_it_deploys_workloads_with(
+    tf: Config, boot: Config
+) -> None:
+    acts = boot.resource("google_service_account_iam_member", "deployer_acts_as")
+    assert acts["role"] == "roles/iam.serviceAccountUser"
+    assert _interpolated(acts["for_each"]) == "local.account_emails"
+    assert acts["service_account_id"] == "projects/${var.project_id}/serviceAccounts/${each.value}"
+    emails = boot.locals["account_emails"]
+    suffix = "@${var.project_id}.iam.gserviceaccount.com"
+    # The very accounts the main configuration attaches to workloads, by account id.
+    for key, resource in (
+        ("runtime", "runtime"),
+        ("reconcile", "reconcile"),
+        ("scheduler", "scheduler"),
+    ):
+        assert emails[key] == tf.resource("google_service_account", resource)["account_id"] + suffix
+    assert set(emails) == {"runtime", "reconcile", "scheduler"}
+    attached = {
+        _interpolated(
+            _block(tf.resource("google_cloud_run_v2_service", "app"), "template")["service_account"]
+        ),
+        _interpolated(job_task(tf)["service_account"]),
+        _interpolated(
+            _block(
+                _block(tf.resource("google_cloud_scheduler_job", "reconcile"), "http_target"),
+                "oauth_token",
+            )["service_account_email"]
+        ),
+    }
+    assert attached == {
+        "google_service_account.runtime.email",
+        "google_service_account.reconcile.email",
+        "google_service_account.scheduler[0].email",
+    }
+
+
+def test_deployer_resource_grants_name_the_main_configurations_resources(
+    tf: Config, boot: Config
+) -> None:
+    secrets = boot.resource("google_secret_manager_secret_iam_member", "deployer_secrets")
+    assert _interpolated(secrets["for_each"]) == "local.secret_ids"
+    assert set(_set_items(boot, "secret_ids")) == set(tf.locals["secret_env"].values())
+    bucket = boot.resource("google_storage_bucket_iam_member", "deployer_images_bucket")
+    assert _interpolated(bucket["bucket"]) == "local.image_bucket"
+    assert _interpolated(boot.locals["image_bucket"]) == (
+        _interpolated(tf.locals["bucket_name"]).replace("var.bucket_name", "var.image_bucket_name")
+    )
+    registry = boot.resource("google_artifact_registry_repository_iam_member", "deployer_registry")
+    assert _interpolated(registry["repository"]) == "var.artifact_repository_id"
+    assert boot.default("artifact_repository_id") == tf.default("artifact_repository_id")
+    assert boot.default("service_name") == tf.default("service_name")
+    # The state bucket is the one bucket-level grant besides the images bucket.
+    assert set(boot.of_type("google_storage_bucket_iam_member")) == {
+        "deployer_state",
+        "deployer_images_bucket",
+    }
