@@ -8,23 +8,30 @@ before any blob, and deletes mark the record (deleting) before removing blobs
   user was told "saved"; its blobs, shares and record go, and its quota is refunded;
 - a ``deleting`` record: the delete is finished (shares → blobs → record);
 - a blob under ``users/<uid>/<image-id>/`` with no record: an orphan, removed;
-- a blob under ``incoming/`` (direct browser upload) never picked up: removed.
+- a blob under ``incoming/`` (direct browser upload) never picked up: removed;
+- a temp file of a write killed half-way (local disk only): removed.
+
+It plans first, then acts on exactly that plan, and only if the plan passes the
+guards (``Guards``): a record store that came back empty, or pointed at the wrong
+database, makes every blob look like an orphan, so a plan that would remove more
+than a small share of the blobs, or any blob while no blob has a record, is refused
+unless forced.
 
 Safe while users upload: a blob younger than the grace period may belong to an
 upload in progress (its record is written first, but the scan and the record check
-are not one snapshot), so it is left alone; so is every pending record younger
-than the grace period. Nothing a user was told was saved is touched: ready records
+are not one snapshot), so it is left alone; so is every pending record and temp
+file younger than the grace period. Nothing a user was told was saved is touched: ready records
 and their blobs are never removed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from picbucket.domain import ImageStatus
+from picbucket.domain import Image, ImageStatus
 from picbucket.ports import Backends, BlobInfo
 from picbucket.services.direct_uploads import INCOMING_PREFIX
 from picbucket.services.images import finish_delete
@@ -34,6 +41,83 @@ log = logging.getLogger(__name__)
 
 # Blob keys are checked against records in batches: one existence query per batch.
 CHECK_BATCH = 300
+DEFAULT_GRACE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Brakes on what one run may delete without ``force``."""
+
+    # Largest share of the scanned blobs one run may delete.
+    max_delete_share: float = 0.10
+    # A tiny store may always lose this many: one orphan among 8 blobs is not an incident.
+    always_allowed: int = 5
+    force: bool = False
+
+
+@dataclass
+class ReconcilePlan:
+    """What a run would do, computed before anything is touched."""
+
+    grace: timedelta
+    cutoff: datetime
+    stale_pending: list[Image] = field(default_factory=list)
+    finished_deletes: list[Image] = field(default_factory=list)
+    orphan_blobs: list[BlobInfo] = field(default_factory=list)
+    abandoned_incoming: list[BlobInfo] = field(default_factory=list)
+    stale_temp_files: list[BlobInfo] = field(default_factory=list)
+    young_blobs_kept: int = 0
+    young_temp_files_kept: int = 0
+    blobs_scanned: int = 0  # under users/ and incoming/
+    image_blobs_scanned: int = 0  # under users/
+    image_blobs_with_record: int = 0
+
+    @property
+    def blob_deletions(self) -> int:
+        """Return how many scanned blobs the plan removes (what the share guard counts)."""
+        return len(self.orphan_blobs) + len(self.abandoned_incoming)
+
+    def delete_limit(self, guards: Guards) -> int:
+        """Return how many scanned blobs ``guards`` let one run remove."""
+        return max(int(self.blobs_scanned * guards.max_delete_share), guards.always_allowed)
+
+    def refusals(self, guards: Guards) -> list[str]:
+        """Return why ``guards`` refuse this plan (empty: it may run)."""
+        if guards.force:
+            return []
+        reasons = []
+        if self.image_blobs_scanned and not self.image_blobs_with_record:
+            reasons.append(
+                f"the record store has no record for any of the {self.image_blobs_scanned} "
+                "image blobs: it looks empty or is the wrong database"
+            )
+        limit = self.delete_limit(guards)
+        if self.blob_deletions > limit:
+            reasons.append(
+                f"it would delete {self.blob_deletions} of {self.blobs_scanned} blobs "
+                f"({_percent(self.blob_deletions, self.blobs_scanned)}), more than the "
+                f"{guards.max_delete_share:.0%} limit ({limit} blobs)"
+            )
+        return reasons
+
+    def summary(self, guards: Guards) -> str:
+        """Return the plan as a few lines, with the guards' verdict."""
+        lines = [
+            f"reconcile plan (leaving alone anything younger than {_minutes(self.grace)}):",
+            f"  stale pending uploads to remove: {len(self.stale_pending)}",
+            f"  interrupted deletes to finish: {len(self.finished_deletes)}",
+            f"  orphan blobs to remove: {_counted(self.orphan_blobs)}",
+            f"  abandoned direct uploads to remove: {_counted(self.abandoned_incoming)}",
+            f"  temp files of killed uploads to remove: {_counted(self.stale_temp_files)}",
+            f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
+            f"  recent temp files left alone (may be uploads in progress): "
+            f"{self.young_temp_files_kept}",
+            f"  blobs scanned: {self.blobs_scanned}; to delete: {self.blob_deletions} "
+            f"({_percent(self.blob_deletions, self.blobs_scanned)}, "
+            f"limit {self.delete_limit(guards)}{', forced' if guards.force else ''})",
+        ]
+        lines += [f"  REFUSED: {reason}" for reason in self.refusals(guards)]
+        return "\n".join(lines)
 
 
 @dataclass
@@ -45,7 +129,11 @@ class ReconcileReport:
     finished_deletes: list[str] = field(default_factory=list)  # "<owner>/<image>"
     orphan_blobs: list[str] = field(default_factory=list)  # keys
     abandoned_incoming: list[str] = field(default_factory=list)  # keys
+    stale_temp_files: list[str] = field(default_factory=list)  # paths in the blob store
+    stale_temp_bytes: int = 0
     young_blobs_kept: int = 0
+    young_temp_files_kept: int = 0
+    refused: list[str] = field(default_factory=list)  # why the guards stopped the run
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -56,10 +144,17 @@ class ReconcileReport:
             + len(self.finished_deletes)
             + len(self.orphan_blobs)
             + len(self.abandoned_incoming)
+            + len(self.stale_temp_files)
         )
 
     def summary(self) -> str:
         """Return a few human-readable lines for the command line and logs."""
+        if self.refused:
+            return "\n".join(
+                ["reconcile refused, nothing changed:"]
+                + [f"  {reason}" for reason in self.refused]
+                + ["  check the record store settings; run with --force if this is intended"]
+            )
         verb = "would remove" if self.dry_run else "removed"
         lines = [
             f"reconcile{' (dry run)' if self.dry_run else ''}:",
@@ -68,7 +163,11 @@ class ReconcileReport:
             f"{len(self.finished_deletes)}",
             f"  orphan blobs {verb}: {len(self.orphan_blobs)}",
             f"  abandoned direct uploads {verb}: {len(self.abandoned_incoming)}",
+            f"  temp files of killed uploads {verb}: {len(self.stale_temp_files)} "
+            f"({self.stale_temp_bytes:,} bytes)",
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
+            f"  recent temp files left alone (may be uploads in progress): "
+            f"{self.young_temp_files_kept}",
         ]
         if self.errors:
             lines.append(f"  errors: {len(self.errors)} (see log); run again to retry")
@@ -79,16 +178,66 @@ def reconcile(
     backends: Backends,
     *,
     dry_run: bool,
-    grace: timedelta = timedelta(hours=1),
+    grace: timedelta = DEFAULT_GRACE,
     now: datetime | None = None,
+    guards: Guards | None = None,
 ) -> ReconcileReport:
-    """Remove stale pending records, finish deletes, and remove orphan blobs."""
+    """Plan, check the plan against ``guards``, then carry it out (unless a dry run)."""
+    plan = plan_reconcile(backends, grace=grace, now=now)
+    return carry_out(backends, plan, dry_run=dry_run, guards=guards or Guards())
+
+
+def plan_reconcile(
+    backends: Backends, *, grace: timedelta = DEFAULT_GRACE, now: datetime | None = None
+) -> ReconcilePlan:
+    """Find everything a crash left behind that is older than ``grace``; change nothing."""
     now = now or backends.clock()
-    cutoff = now - grace
-    report = ReconcileReport(dry_run=dry_run)
-    _unfinished_records(backends, cutoff, report)
-    _orphan_blobs(backends, cutoff, report)
-    _abandoned_incoming(backends, cutoff, report)
+    plan = ReconcilePlan(grace=grace, cutoff=now - grace)
+    # Materialise: carrying out removes records the query would be iterating over.
+    for image in list(backends.images.unfinished(plan.cutoff)):
+        stale = image.status is ImageStatus.PENDING
+        (plan.stale_pending if stale else plan.finished_deletes).append(image)
+    _plan_image_blobs(backends, plan)
+    for blob in backends.blobs.scan(INCOMING_PREFIX):
+        plan.blobs_scanned += 1
+        if blob.updated < plan.cutoff:
+            plan.abandoned_incoming.append(blob)
+        else:
+            plan.young_blobs_kept += 1
+    for temp in backends.blobs.scan_partial():
+        # A young temp file may be an upload writing right now.
+        if temp.updated < plan.cutoff:
+            plan.stale_temp_files.append(temp)
+        else:
+            plan.young_temp_files_kept += 1
+    return plan
+
+
+def carry_out(
+    backends: Backends, plan: ReconcilePlan, *, dry_run: bool, guards: Guards
+) -> ReconcileReport:
+    """Do what ``plan`` says, if ``guards`` allow it; report what was (or would be) done."""
+    report = ReconcileReport(
+        dry_run=dry_run,
+        stale_pending=[_ref(image) for image in plan.stale_pending],
+        finished_deletes=[_ref(image) for image in plan.finished_deletes],
+        orphan_blobs=[blob.key for blob in plan.orphan_blobs],
+        abandoned_incoming=[blob.key for blob in plan.abandoned_incoming],
+        stale_temp_files=[temp.key for temp in plan.stale_temp_files],
+        stale_temp_bytes=sum(temp.size for temp in plan.stale_temp_files),
+        young_blobs_kept=plan.young_blobs_kept,
+        young_temp_files_kept=plan.young_temp_files_kept,
+        refused=plan.refusals(guards),
+    )
+    if report.refused:
+        log.error("reconcile refused: %s", "; ".join(report.refused))
+        return report
+    if not dry_run:
+        _finish_records(backends, plan.stale_pending + plan.finished_deletes, report)
+        for blob in plan.orphan_blobs + plan.abandoned_incoming:
+            _attempt(report, blob.key, backends.blobs.delete, blob.key)
+        for temp in plan.stale_temp_files:
+            _attempt(report, temp.key, backends.blobs.delete_partial, temp.key)
     log.info(
         "reconcile finished",
         extra={"dry_run": dry_run, "changed": report.changed, "errors": len(report.errors)},
@@ -96,53 +245,47 @@ def reconcile(
     return report
 
 
-def _unfinished_records(backends: Backends, cutoff: datetime, report: ReconcileReport) -> None:
-    # Materialise first: the loop removes records the query is iterating over.
-    for image in list(backends.images.unfinished(cutoff)):
-        ref = f"{image.owner_id}/{image.id}"
-        stale = image.status is ImageStatus.PENDING
-        (report.stale_pending if stale else report.finished_deletes).append(ref)
-        if report.dry_run:
-            continue
-        try:
-            # Same order for both: shares → blobs → record (refunding the quota), so
-            # a crash here again leaves a record for the next run to find.
-            finish_delete(backends, image)
-        except Exception as exc:
-            log.exception("reconcile could not remove %s", ref)
-            report.errors.append(f"{ref}: {exc}")
-
-
-def _orphan_blobs(backends: Backends, cutoff: datetime, report: ReconcileReport) -> None:
+def _plan_image_blobs(backends: Backends, plan: ReconcilePlan) -> None:
+    finishing = {(image.owner_id, image.id) for image in plan.stale_pending + plan.finished_deletes}
     for batch in _batches(backends.blobs.scan(USERS_PREFIX), CHECK_BATCH):
-        old = [blob for blob in batch if blob.updated < cutoff]
-        report.young_blobs_kept += len(batch) - len(old)
-        refs = {blob.key: _image_ref(blob.key) for blob in old}
+        plan.blobs_scanned += len(batch)
+        plan.image_blobs_scanned += len(batch)
+        refs = {blob.key: _image_ref(blob.key) for blob in batch}
+        # Young blobs are looked up too: they tell whether the record store knows anything.
         known = backends.images.existing(ref for ref in refs.values() if ref is not None)
-        for blob in old:
+        for blob in batch:
             ref = refs[blob.key]
             # A key not shaped like one the app writes is owned by nobody either.
-            if ref is None or ref not in known:
-                _remove_blob(backends, blob.key, report.orphan_blobs, report)
+            owned = ref is not None and ref in known
+            plan.image_blobs_with_record += owned
+            if ref in finishing:
+                continue  # removed with its record
+            if blob.updated >= plan.cutoff:
+                plan.young_blobs_kept += 1
+            elif not owned:
+                plan.orphan_blobs.append(blob)
 
 
-def _abandoned_incoming(backends: Backends, cutoff: datetime, report: ReconcileReport) -> None:
-    for blob in list(backends.blobs.scan(INCOMING_PREFIX)):
-        if blob.updated < cutoff:
-            _remove_blob(backends, blob.key, report.abandoned_incoming, report)
-        else:
-            report.young_blobs_kept += 1
+def _finish_records(backends: Backends, images: Iterable[Image], report: ReconcileReport) -> None:
+    for image in images:
+        # Same order for stale and deleting: shares → blobs → record (refunding the
+        # quota), so a crash here again leaves a record for the next run to find.
+        _attempt(report, _ref(image), finish_delete, backends, image)
 
 
-def _remove_blob(backends: Backends, key: str, removed: list[str], report: ReconcileReport) -> None:
-    removed.append(key)
-    if report.dry_run:
-        return
+def _attempt(
+    report: ReconcileReport, what: str, action: Callable[..., object], *args: object
+) -> None:
+    # One failure must not stop the rest; the next run retries what is left.
     try:
-        backends.blobs.delete(key)
+        action(*args)
     except Exception as exc:
-        log.exception("reconcile could not delete blob %s", key)
-        report.errors.append(f"{key}: {exc}")
+        log.exception("reconcile could not remove %s", what)
+        report.errors.append(f"{what}: {exc}")
+
+
+def _ref(image: Image) -> str:
+    return f"{image.owner_id}/{image.id}"
 
 
 def _image_ref(key: str) -> tuple[str, str] | None:
@@ -162,3 +305,15 @@ def _batches(blobs: Iterator[BlobInfo], size: int) -> Iterator[list[BlobInfo]]:
             batch = []
     if batch:
         yield batch
+
+
+def _counted(blobs: list[BlobInfo]) -> str:
+    return f"{len(blobs)} ({sum(blob.size for blob in blobs):,} bytes)"
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "0%"
+
+
+def _minutes(grace: timedelta) -> str:
+    return f"{int(grace.total_seconds() // 60)} min"
