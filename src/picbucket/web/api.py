@@ -13,6 +13,8 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, g, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
+from pydantic import BaseModel
+from pydantic import ValidationError as ModelError
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
@@ -21,11 +23,12 @@ from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
 from picbucket.services.uploads import store_image
+from picbucket.web import schemas
 from picbucket.web.bearer import bearer_token, has_bearer
 from picbucket.web.context import backends, settings
 from picbucket.web.errors import domain_error_response, error_response
 from picbucket.web.logs import log_event
-from picbucket.web.openapi import openapi_document
+from picbucket.web.openapi import Operation, openapi_document
 from picbucket.web.security import csrf, limiter
 from picbucket.web.views import image_json, quota_json, share_json, share_urls
 
@@ -36,7 +39,6 @@ csrf.exempt(bp)
 limiter.limit(lambda: settings().rate_limit_api)(bp)
 
 F = TypeVar("F", bound=Callable[..., Any])
-MAX_PAGE = 200
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -72,62 +74,127 @@ def _unauthorized(message: str) -> Response:
     return response
 
 
-def _owner() -> str:
-    return str(g.api_owner)
+# Every route of this blueprint, declared once: registered with Flask, validated and
+# published in the OpenAPI document from the same Operation.
+OPERATIONS: list[Operation] = []
 
 
-def _json_body() -> dict[str, Any]:
+def route(method: str, path: str, summary: str, **declared: Any) -> Callable[[F], F]:
+    """Register a view for ``method path`` and declare it (see ``openapi.Operation``).
+
+    The view gets the validated ``query``, ``body`` and ``form`` models as keyword
+    arguments when the operation declares them.
+    """
+
+    def register(view: F) -> F:
+        op = Operation(method, path, view.__name__, summary, **declared)
+        OPERATIONS.append(op)
+
+        @wraps(view)
+        def validated(*args: Any, **kwargs: Any) -> Any:
+            if op.query is not None:
+                kwargs["query"] = _parse(op.query, request.args.to_dict())
+            if op.body is not None:
+                kwargs["body"] = _parse(op.body, _json_body(op.body_required))
+            if op.form is not None:
+                files = {name: f for name, f in request.files.items() if f.filename}
+                kwargs["form"] = _parse(
+                    op.form, files, "Send the image as multipart/form-data in a field named “file”."
+                )
+            return view(*args, **kwargs)
+
+        flask_path = path.replace("{", "<").replace("}", ">")
+        wrapped = api_auth(validated) if op.auth else validated
+        bp.add_url_rule(flask_path, op.endpoint, wrapped, methods=[method])
+        return view
+
+    return register
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], data: object, hint: str = "") -> M:
+    try:
+        return model.model_validate(data)
+    except ModelError as exc:
+        raise InvalidInput(f"{schemas.error_message(exc)} {hint}".strip()) from None
+
+
+def _json_body(required: bool) -> object:
+    if not required and not request.get_data(cache=True):
+        return {}
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidInput("Send a JSON object with Content-Type: application/json.")
     return body
 
 
-@bp.get("/openapi.json")
+def _owner() -> str:
+    return str(g.api_owner)
+
+
+def _with_quota(result: dict[str, Any]) -> dict[str, Any]:
+    result["quota"] = quota_json(backends().images.usage(_owner()))
+    return result
+
+
+@route("GET", "/openapi.json", "This document", auth=False)
 def openapi() -> Response:
     """Return the OpenAPI 3.1 description of this API."""
-    return jsonify(openapi_document(url_for("api.openapi", _external=True).rsplit("/", 1)[0]))
+    base = url_for("api.openapi", _external=True).rsplit("/", 1)[0]
+    return jsonify(openapi_document(base, OPERATIONS))
 
 
-@bp.get("/me")
-@api_auth
+@route("GET", "/me", "Your usage and limits", response=schemas.Me)
 def me() -> Response:
     """Return the caller's usage and limits."""
     return jsonify(quota=quota_json(backends().images.usage(_owner())))
 
 
-@bp.post("/images")
-@api_auth
+@route(
+    "POST",
+    "/images",
+    "Upload an image",
+    status=201,
+    response=schemas.StoredImage,
+    query=schemas.UploadQuery,
+    form=schemas.UploadForm,
+    errors=(413, 415),
+    response_headers={"Location": "The image's page."},
+)
 @limiter.limit(lambda: settings().rate_limit_upload)
-def upload() -> tuple[Response, int, dict[str, str]]:
+def upload(
+    query: schemas.UploadQuery, form: schemas.UploadForm
+) -> tuple[Response, int, dict[str, str]]:
     """Upload one image (multipart field ``file``); optionally share it at once."""
-    file = request.files.get("file")
-    if file is None or not file.filename:
-        raise InvalidInput("Send the image as multipart/form-data in a field named “file”.")
-    expiry = request.args.get("share")
-    if expiry is not None:
-        share_service.parse_expiry(expiry)  # refuse a bad choice before storing anything
-    image = store_image(backends(), settings(), _owner(), file.stream, file.filename)  # type: ignore[arg-type]
+    file = form.file
+    image = store_image(backends(), settings(), _owner(), file.stream, file.filename)
     log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes)
     body = image_json(image)
-    if expiry is not None:
-        new = share_service.create_share(backends(), _owner(), image.id, expiry)
+    if query.share is not None:
+        new = share_service.create_share(backends(), _owner(), image.id, query.share)
         log_event("share", user_id=_owner(), image_id=image.id, share_id=new.share.id)
         body["share"] = {**share_json(new.share), **share_urls(image, new.token)}
-    body["quota"] = quota_json(backends().images.usage(_owner()))
-    return jsonify(body), 201, {"Location": body["page_url"]}
+    return jsonify(_with_quota(body)), 201, {"Location": body["page_url"]}
 
 
-@bp.post("/uploads")
-@api_auth
+@route(
+    "POST",
+    "/uploads",
+    "Start a direct upload of a large file to the bucket",
+    status=201,
+    response=schemas.UploadTicket,
+    body=schemas.StartUploadBody,
+    errors=(413,),
+    description="Only with Cloud Storage and URL signing; elsewhere the answer is 400. "
+    "Send the file with the returned method, URL and headers, then call "
+    "POST /uploads/{upload_id}/complete.",
+)
 @limiter.limit(lambda: settings().rate_limit_upload)
-def start_upload() -> tuple[Response, int]:
+def start_upload(body: schemas.StartUploadBody) -> tuple[Response, int]:
     """Get a signed URL to send a large file straight to the bucket (Cloud Storage only)."""
-    body = _json_body()
-    size, content_type = body.get("size"), body.get("content_type")
-    if not isinstance(size, int) or not isinstance(content_type, str):
-        raise InvalidInput("Send the file's size (bytes) and content_type.")
-    direct = start_direct_upload(backends(), settings(), _owner(), size, content_type)
+    direct = start_direct_upload(backends(), settings(), _owner(), body.size, body.content_type)
     ticket = direct.ticket
     return jsonify(
         upload_id=direct.upload_id,
@@ -138,52 +205,61 @@ def start_upload() -> tuple[Response, int]:
     ), 201
 
 
-@bp.post("/uploads/<upload_id>/complete")
-@api_auth
-def finish_upload(upload_id: str) -> tuple[Response, int, dict[str, str]]:
+@route(
+    "POST",
+    "/uploads/{upload_id}/complete",
+    "Store a file sent with a direct upload",
+    status=201,
+    response=schemas.StoredImage,
+    body=schemas.FinishUploadBody,
+    body_required=False,
+    errors=(409, 413, 415),
+    response_headers={"Location": "The image's page."},
+)
+def finish_upload(
+    upload_id: str, body: schemas.FinishUploadBody
+) -> tuple[Response, int, dict[str, str]]:
     """Validate and store a file sent to the bucket with ``POST /uploads``."""
-    body = request.get_json(silent=True) or {}
-    filename = body.get("filename") if isinstance(body, dict) else None
-    image = finish_direct_upload(
-        backends(), settings(), _owner(), upload_id, filename if isinstance(filename, str) else None
-    )
+    image = finish_direct_upload(backends(), settings(), _owner(), upload_id, body.filename)
     log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes, direct=True)
-    result = image_json(image)
-    result["quota"] = quota_json(backends().images.usage(_owner()))
+    result = _with_quota(image_json(image))
     return jsonify(result), 201, {"Location": result["page_url"]}
 
 
-@bp.get("/images")
-@api_auth
-def list_images() -> Response:
+@route(
+    "GET",
+    "/images",
+    "List your images, newest first",
+    response=schemas.ImagePage,
+    query=schemas.ListImagesQuery,
+)
+def list_images(query: schemas.ListImagesQuery) -> Response:
     """List the caller's images, newest first, with cursor pagination."""
-    try:
-        limit = min(MAX_PAGE, max(1, int(request.args.get("limit", settings().page_size))))
-    except ValueError:
-        raise InvalidInput("limit must be a whole number.") from None
-    page = image_service.list_images(backends(), _owner(), request.args.get("cursor"), limit)
+    limit = query.limit or min(schemas.MAX_PAGE, settings().page_size)
+    page = image_service.list_images(backends(), _owner(), query.cursor, limit)
     return jsonify(items=[image_json(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-@bp.get("/images/<image_id>")
-@api_auth
+@route("GET", "/images/{image_id}", "Get one image", response=schemas.Image)
 def get_image(image_id: str) -> Response:
     """Return one of the caller's images."""
     return jsonify(image_json(image_service.get_image(backends(), _owner(), image_id)))
 
 
-@bp.patch("/images/<image_id>")
-@api_auth
-def patch_image(image_id: str) -> Response:
+@route(
+    "PATCH",
+    "/images/{image_id}",
+    "Rename an image",
+    response=schemas.Image,
+    body=schemas.RenameBody,
+)
+def patch_image(image_id: str, body: schemas.RenameBody) -> Response:
     """Rename one of the caller's images (``{"title": "…"}``)."""
-    title = _json_body().get("title")
-    if not isinstance(title, str):
-        raise InvalidInput("title must be a string.")
-    return jsonify(image_json(image_service.rename_image(backends(), _owner(), image_id, title)))
+    image = image_service.rename_image(backends(), _owner(), image_id, body.title)
+    return jsonify(image_json(image))
 
 
-@bp.delete("/images/<image_id>")
-@api_auth
+@route("DELETE", "/images/{image_id}", "Delete an image and its share links", status=204)
 def delete_image(image_id: str) -> tuple[str, int]:
     """Delete one of the caller's images and its share links."""
     image_service.delete_image(backends(), _owner(), image_id)
@@ -191,32 +267,36 @@ def delete_image(image_id: str) -> tuple[str, int]:
     return "", 204
 
 
-@bp.post("/images/<image_id>/shares")
-@api_auth
-def create_share(image_id: str) -> tuple[Response, int]:
-    """Create a public link (``{"expires": "1h"|"1d"|"7d"|"30d"|"never"}``)."""
-    body = request.get_json(silent=True) if request.data else {}
-    if not isinstance(body, dict):
-        raise InvalidInput("Send a JSON object, or no body for a link that never expires.")
-    expires = body.get("expires")
-    new = share_service.create_share(
-        backends(), _owner(), image_id, "never" if expires is None else str(expires)
-    )
+@route(
+    "POST",
+    "/images/{image_id}/shares",
+    "Create a public share link",
+    status=201,
+    response=schemas.NewShare,
+    body=schemas.ShareBody,
+    body_required=False,
+)
+def create_share(image_id: str, body: schemas.ShareBody) -> tuple[Response, int]:
+    """Create a public link; no body means a link that never expires."""
+    new = share_service.create_share(backends(), _owner(), image_id, body.expires)
     log_event("share", user_id=_owner(), image_id=image_id, share_id=new.share.id)
     return jsonify({**share_json(new.share), **share_urls(new.image, new.token)}), 201
 
 
-@bp.get("/shares")
-@api_auth
-def list_shares() -> Response:
+@route(
+    "GET",
+    "/shares",
+    "List your share links",
+    response=schemas.ShareList,
+    query=schemas.SharesQuery,
+)
+def list_shares(query: schemas.SharesQuery) -> Response:
     """List the caller's share links (their tokens are not stored, so not shown)."""
-    image_id = request.args.get("image_id")
-    shares = share_service.list_shares(backends(), _owner(), image_id)
+    shares = share_service.list_shares(backends(), _owner(), query.image_id)
     return jsonify(items=[share_json(s) for s in shares])
 
 
-@bp.delete("/shares/<share_id>")
-@api_auth
+@route("DELETE", "/shares/{share_id}", "Revoke a share link", status=204)
 def revoke_share(share_id: str) -> tuple[str, int]:
     """Revoke one of the caller's share links."""
     share_service.revoke_share(backends(), _owner(), share_id)

@@ -1,204 +1,213 @@
-"""The OpenAPI 3.1 document served at /api/v1/openapi.json."""
+"""Generate the OpenAPI 3.1 document of API v1 from the declarations in web/api.py.
+
+Each API route is declared once as an ``Operation`` (path, models, answers). The same
+models validate requests in web/api.py, so the document cannot drift from behaviour.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-_ERROR = {"$ref": "#/components/responses/Error"}
-_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_EXPIRES = {"type": "string", "enum": ["1h", "1d", "7d", "30d", "never"]}
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from picbucket.web import schemas
+
+# Why each error status can be answered; every one has the JSON error body.
+ERRORS = {
+    400: "The input is invalid; the message names the field.",
+    401: "No valid API token and no session.",
+    403: "Signed in with a session, but the X-CSRFToken header is missing or stale.",
+    404: "No such item of yours.",
+    409: "The item changed meanwhile; try again.",
+    413: "The file is too large, or the quota is full.",
+    415: "The file is not an image Picbucket can read.",
+    429: "Too many requests; wait a minute (see Retry-After).",
+    503: "Storage is unavailable; try again shortly.",
+}
+SESSION_COOKIE = "picbucket_session"
+_REF = "#/components/schemas/{model}"
 
 
-def _ok(schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
-    return {
-        status: {"description": "OK", "content": {"application/json": {"schema": schema}}},
-        "400": _ERROR,
-        "401": _ERROR,
-        "404": _ERROR,
-        "429": _ERROR,
-    }
+@dataclass(frozen=True)
+class Operation:
+    """One API route: what it takes and what it answers."""
+
+    method: str
+    path: str  # OpenAPI style, relative to /api/v1: /images/{image_id}
+    endpoint: str
+    summary: str
+    status: int = 200
+    response: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    form: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    auth: bool = True
+    description: str = ""
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def path_params(self) -> list[str]:
+        """Return the names of the path's {parameters}, in order."""
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+    @property
+    def changes_state(self) -> bool:
+        """Tell whether session callers must send the CSRF header."""
+        return self.method not in ("GET", "HEAD", "OPTIONS")
+
+    def all_errors(self) -> list[int]:
+        """Return every error status this operation can answer."""
+        found = set(self.errors)
+        if self.auth:
+            found |= {401, 429, 503}
+            if self.changes_state:
+                found.add(403)
+        if self.query or self.body or self.form:
+            found.add(400)
+        if self.path_params:
+            found.add(404)
+        return sorted(found)
 
 
-def openapi_document(server_url: str) -> dict[str, Any]:
+def openapi_document(server_url: str, operations: Iterable[Operation]) -> dict[str, Any]:
     """Return the API description with ``server_url`` as its base."""
-    image = {"$ref": "#/components/schemas/Image"}
-    share = {"$ref": "#/components/schemas/Share"}
+    ops = list(operations)
+    components = _component_schemas(ops)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Picbucket API",
             "version": "1",
             "description": "Upload, list, rename, delete and share your images. "
-            "Authenticate with a personal API token from the Settings page.",
+            "Authenticate with a personal API token from the Settings page "
+            "(Authorization: Bearer pb_…), or from the page itself with the session "
+            "cookie and, on changes, the X-CSRFToken header.",
         },
         "servers": [{"url": server_url}],
-        "security": [{"bearer": []}],
-        "paths": {
-            "/images": {
-                "post": {
-                    "summary": "Upload an image",
-                    "parameters": [
-                        {
-                            "name": "share",
-                            "in": "query",
-                            "required": False,
-                            "description": "Also create a public link with this lifetime.",
-                            "schema": _EXPIRES,
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["file"],
-                                    "properties": {"file": {"type": "string", "format": "binary"}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": {**_ok(image, "201"), "413": _ERROR, "415": _ERROR},
-                },
-                "get": {
-                    "summary": "List your images, newest first",
-                    "parameters": [
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
-                        },
-                    ],
-                    "responses": _ok(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "items": {"type": "array", "items": image},
-                                "next_cursor": {"type": ["string", "null"]},
-                            },
-                        }
-                    ),
-                },
-            },
-            "/images/{image_id}": {
-                "parameters": [_ID],
-                "get": {"summary": "Get one image", "responses": _ok(image)},
-                "patch": {
-                    "summary": "Rename an image",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["title"],
-                                    "properties": {"title": {"type": "string", "maxLength": 200}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": _ok(image),
-                },
-                "delete": {
-                    "summary": "Delete an image and its share links",
-                    "responses": {"204": {"description": "Deleted"}, "401": _ERROR, "404": _ERROR},
-                },
-            },
-            "/images/{image_id}/shares": {
-                "parameters": [_ID],
-                "post": {
-                    "summary": "Create a public share link",
-                    "requestBody": {
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object", "properties": {"expires": _EXPIRES}}
-                            }
-                        }
-                    },
-                    "responses": _ok(share, "201"),
-                },
-            },
-            "/shares": {
-                "get": {
-                    "summary": "List your share links",
-                    "responses": _ok(
-                        {
-                            "type": "object",
-                            "properties": {"items": {"type": "array", "items": share}},
-                        }
-                    ),
-                }
-            },
-            "/shares/{share_id}": {
-                "parameters": [
-                    {
-                        "name": "share_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "delete": {
-                    "summary": "Revoke a share link",
-                    "responses": {"204": {"description": "Revoked"}, "401": _ERROR, "404": _ERROR},
-                },
-            },
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "pb_… API token"}
+                "bearer": {"type": "http", "scheme": "bearer", "description": "pb_… API token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+                "csrf": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRFToken",
+                    "description": "The page's csrf-token meta tag; with the session only.",
+                },
             },
             "responses": {
-                "Error": {
-                    "description": "Error",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
+                str(status): _json_response(reason, {"$ref": _REF.format(model="Error")})
+                for status, reason in ERRORS.items()
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                        }
-                    },
-                },
-                "Image": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "title": {"type": "string"},
-                        "width": {"type": "integer"},
-                        "height": {"type": "integer"},
-                        "bytes": {"type": "integer"},
-                        "content_type": {"type": "string"},
-                        "created": {"type": "string", "format": "date-time"},
-                        "page_url": {"type": "string", "format": "uri"},
-                        "image_url": {"type": "string", "format": "uri"},
-                        "thumbnail_url": {"type": "string", "format": "uri"},
-                    },
-                },
-                "Share": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "image_id": {"type": "string"},
-                        "created": {"type": "string", "format": "date-time"},
-                        "expires": {"type": ["string", "null"], "format": "date-time"},
-                        "revoked": {"type": ["string", "null"], "format": "date-time"},
-                        "share_url": {"type": "string", "format": "uri"},
-                        "share_image_url": {"type": "string", "format": "uri"},
-                    },
-                },
-            },
+            "schemas": components,
         },
     }
+
+
+def _component_schemas(ops: list[Operation]) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(schemas.Error, "serialization")]
+    for op in ops:
+        for model in (op.body, op.form):
+            if model is not None:
+                models.append((model, "validation"))
+        if op.response is not None:
+            models.append((op.response, "serialization"))
+    _, found = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
+    defs: dict[str, Any] = found.get("$defs", {})
+    return defs
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    doc: dict[str, Any] = {"operationId": op.endpoint, "summary": op.summary}
+    if op.description:
+        doc["description"] = op.description
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in op.path_params
+    ]
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    if parameters:
+        doc["parameters"] = parameters
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": _ref(op.body)}},
+        }
+    if op.form is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": _ref(op.form)}},
+        }
+    doc["security"] = _security(op)
+    ok: dict[str, Any]
+    if op.response is None:
+        ok = {"description": "Done; no content."}
+    else:
+        ok = _json_response("OK", _ref(op.response))
+    if op.response_headers:
+        ok["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in op.response_headers.items()
+        }
+    doc["responses"] = {
+        str(op.status): ok,
+        **{str(s): {"$ref": f"#/components/responses/{s}"} for s in op.all_errors()},
+    }
+    return doc
+
+
+def _security(op: Operation) -> list[dict[str, list[str]]]:
+    if not op.auth:
+        return []
+    session: dict[str, list[str]] = {"session": []}
+    if op.changes_state:
+        session["csrf"] = []
+    return [{"bearer": []}, session]
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    result = []
+    for name, prop in schema["properties"].items():
+        prop = _without_null(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        prop.pop("default", None)
+        param: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": prop,
+        }
+        if description:
+            param["description"] = description
+        result.append(param)
+    return result
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    # An absent query parameter is the "no value" case; null has no query-string form.
+    options = [o for o in prop.get("anyOf", []) if o.get("type") != "null"]
+    if len(options) == 1:
+        rest = {k: v for k, v in prop.items() if k != "anyOf"}
+        return {**rest, **options[0]}
+    return dict(prop)
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}

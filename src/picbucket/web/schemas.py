@@ -1,0 +1,215 @@
+"""Request and response shapes of API v1, declared once.
+
+The API validates every query string and JSON body with these models, and
+``web/openapi.py`` generates the published document from the same models, so the
+two cannot disagree. Response models forbid unknown fields: a field added to
+``views.image_json`` (or ``share_json``, ``quota_json``) must be declared here too,
+or the schemathesis test in ``make test`` reports a schema mismatch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, WithJsonSchema
+
+# The lifetimes a share link can have (services.shares.EXPIRY_CHOICES; a test keeps
+# the two equal).
+Expiry = Literal["1h", "1d", "7d", "30d", "never"]
+MAX_PAGE = 200
+
+Url = Annotated[str, Field(json_schema_extra={"format": "uri"})]
+DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Request(BaseModel):
+    """A request shape: unknown JSON fields are refused so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """A query-string shape: unknown parameters are ignored (cache busters, tracking)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Response(BaseModel):
+    """A response shape: every field is always present, and there are no others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Requests -----------------------------------------------------------------------------
+
+
+class ListImagesQuery(Query):
+    """Query of GET /images."""
+
+    cursor: str | None = Field(None, description="next_cursor from the previous page.")
+    limit: int | None = Field(
+        None, ge=1, le=MAX_PAGE, description="Page size; the server's default when absent."
+    )
+
+
+class UploadQuery(Query):
+    """Query of POST /images."""
+
+    share: Expiry | None = Field(None, description="Also create a public link with this lifetime.")
+
+
+class UploadForm(BaseModel):
+    """Multipart body of POST /images (validated by presence; the bytes by the pipeline)."""
+
+    file: Annotated[Any, WithJsonSchema({"type": "string", "format": "binary"})] = Field(
+        description="The image: JPEG, PNG, GIF, WebP, AVIF or HEIC."
+    )
+
+
+class RenameBody(Request):
+    """Body of PATCH /images/{image_id}."""
+
+    title: str = Field(description="New title; made single-line and cut to 200 characters.")
+
+
+class ShareBody(Request):
+    """Body of POST /images/{image_id}/shares (optional: no body means never expires)."""
+
+    expires: Expiry = Field("never", description="How long the link works.")
+
+
+class SharesQuery(Query):
+    """Query of GET /shares."""
+
+    image_id: str | None = Field(None, description="Only the links to this image.")
+
+
+class StartUploadBody(Request):
+    """Body of POST /uploads: the file about to be sent straight to the bucket."""
+
+    size: StrictInt = Field(ge=1, description="The file's exact size in bytes.")
+    content_type: str = Field(description="image/jpeg, image/png, image/gif or image/webp.")
+
+
+class FinishUploadBody(Request):
+    """Body of POST /uploads/{upload_id}/complete (optional)."""
+
+    filename: str | None = Field(None, description="Original file name, for the title.")
+
+
+# Responses ----------------------------------------------------------------------------
+# Extend these when views.py returns more: Image mirrors views.image_json,
+# Share views.share_json, Quota views.quota_json.
+
+
+class Quota(Response):
+    """Usage against the account's limits."""
+
+    used_bytes: int
+    max_bytes: int
+    used_images: int
+    max_images: int
+    remaining_bytes: int
+    max_upload_bytes: int
+
+
+class Me(Response):
+    """GET /me."""
+
+    quota: Quota
+
+
+class Image(Response):
+    """One of the caller's images (views.image_json)."""
+
+    id: str
+    title: str
+    width: int
+    height: int
+    bytes: int
+    content_type: str
+    created: DateTime
+    page_url: Url
+    image_url: Url
+    thumbnail_url: Url
+
+
+class Share(Response):
+    """A share link; its token is not stored, so listed links have no URLs."""
+
+    id: str
+    image_id: str
+    created: DateTime
+    expires: DateTime | None
+    revoked: DateTime | None
+
+
+class NewShare(Share):
+    """A share link just created, with its public URLs (shown this once)."""
+
+    share_url: Url
+    share_image_url: Url
+
+
+class StoredImage(Image):
+    """An image just stored, with the quota left and, if asked for, its share link."""
+
+    quota: Quota
+    share: NewShare | None = None
+
+
+class ImagePage(Response):
+    """One page of images, newest first."""
+
+    items: list[Image]
+    next_cursor: str | None
+
+
+class ShareList(Response):
+    """The caller's share links, newest first."""
+
+    items: list[Share]
+
+
+class UploadTicket(Response):
+    """Where and how to send a large file straight to the bucket."""
+
+    upload_id: str
+    url: Url
+    method: str
+    headers: dict[str, str]
+    expires: DateTime
+
+
+class ErrorDetail(Response):
+    """A stable machine-readable code and a message for people."""
+
+    code: str
+    message: str
+
+
+class Error(Response):
+    """Every API error."""
+
+    error: ErrorDetail
+
+
+# Validation ---------------------------------------------------------------------------
+
+
+def error_message(exc: ValidationError) -> str:
+    """Return one sentence per problem, each naming the field it is about."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "missing":
+            parts.append(f"{field} is required.")
+        elif error["type"] == "extra_forbidden":
+            parts.append(f"{field} is not a field of this request.")
+        elif error["type"] == "literal_error":
+            choices = str(error.get("ctx", {}).get("expected", ""))
+            choices = choices.replace("'", "").replace(" or ", ", ")
+            parts.append(f"{field} must be one of {choices}.")
+        else:
+            parts.append(f"{field}: {error['msg']}.")
+    return " ".join(parts)
