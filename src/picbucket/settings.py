@@ -5,11 +5,15 @@ The README's configuration table lists the same variables; keep them in step.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
+
+import limits
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
@@ -21,8 +25,32 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message says what to set."""
 
 
+# Whole-number settings and the range each may take (inclusive). Bounds are generous
+# but catch typos (a missing digit, a unit mixed up) before they reach production.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "max_upload_mb": (1, 31),
+    "max_direct_upload_mb": (1, 5120),
+    "max_pixels": (1, 500_000_000),
+    "max_frames": (1, 10_000),
+    "quota_mb": (1, 100_000_000),
+    "quota_images": (1, 100_000_000),
+    "page_size": (1, 200),
+    "proxy_hops": (0, 5),
+    "decode_budget_mb": (64, 1_048_576),
+    "max_files_per_request": (1, 200),
+}
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "decode_wait_seconds": (0.0, 60.0),
+}
+RATE_LIMITS = ("rate_limit_sign_in", "rate_limit_upload", "rate_limit_api")
+
+
 def _split_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip().lower() for item in value.split(",") if item.strip())
+
+
+def _env_name(name: str) -> str:
+    return f"PICBUCKET_{name.upper()}"
 
 
 @dataclass(frozen=True)
@@ -75,14 +103,33 @@ class Settings:
     rate_limit_api: str = "600 per minute"
     rate_limit_storage: str = "memory://"
 
-    # Number of proxies in front of the app whose X-Forwarded-* headers are trusted.
+    # Number of proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+    # X-Forwarded-Host/-Port/-Prefix never are: a client could choose them.
     proxy_hops: int = 0
+    # The public origin (https://pics.example.com). When set, every external URL (share
+    # links, the OAuth redirect URI, ShareX config, API image URLs) is built from it
+    # instead of the request's Host header.
+    service_url: str = ""
     log_level: str = "INFO"
+
+    # Memory for decoding uploads at once, per process; uploads wait for their share.
+    decode_budget_mb: int = 384
+    # How long an upload waits for decode memory before a 503.
+    decode_wait_seconds: float = 10.0
+    # Files in one no-JavaScript form post.
+    max_files_per_request: int = 20
+    # People who may use the admin pages.
+    admin_emails: tuple[str, ...] = ()
 
     @property
     def production(self) -> bool:
         """Tell whether production safety rules apply."""
         return self.env == "production"
+
+    @property
+    def service_origin(self) -> str:
+        """Return the configured public origin without a trailing slash ("" if unset)."""
+        return self.service_url.rstrip("/")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -126,17 +173,45 @@ class Settings:
             raise SettingsError(
                 "PICBUCKET_SHARE_DELIVERY=signed-url needs PICBUCKET_BLOB_STORE=gcs."
             )
-        for name in ("max_upload_mb", "max_pixels", "max_frames", "quota_mb", "quota_images"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"PICBUCKET_{name.upper()} must be a positive number.")
         if self.max_upload_mb > 31:
             raise SettingsError(
                 "PICBUCKET_MAX_UPLOAD_MB must be at most 31: Cloud Run refuses bigger requests."
             )
-        if not 1 <= self.page_size <= 200:
-            raise SettingsError("PICBUCKET_PAGE_SIZE must be between 1 and 200.")
+        self._validate_ranges()
+        self._validate_texts()
         if self.production:
             self._validate_production()
+
+    def _validate_ranges(self) -> None:
+        for name, (low, high) in {**INT_RANGES, **FLOAT_RANGES}.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(
+                    f"{_env_name(name)} must be between {low:g} and {high:g}, not {value:g}."
+                )
+
+    def _validate_texts(self) -> None:
+        if self.log_level.upper() not in logging.getLevelNamesMapping():
+            raise SettingsError(
+                f"PICBUCKET_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                f"not {self.log_level!r}."
+            )
+        for name in RATE_LIMITS:
+            _check_rate_limit(name, getattr(self, name))
+        scheme = self.rate_limit_storage.partition("://")[0]
+        if "://" not in self.rate_limit_storage or scheme not in _SYNC_STORAGE_SCHEMES:
+            raise SettingsError(
+                "PICBUCKET_RATE_LIMIT_STORAGE must be a storage URI such as memory:// or "
+                f"redis://host:6379, not {self.rate_limit_storage!r}."
+            )
+        if self.service_url:
+            _check_origin(self.service_url)
+        for email in self.admin_emails:
+            local, at, domain = email.partition("@")
+            if not (local and at and domain) or "@" in domain:
+                raise SettingsError(
+                    f"PICBUCKET_ADMIN_EMAILS must be comma-separated emails; {email!r} is not one."
+                )
 
     def _validate_production(self) -> None:
         if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
@@ -155,6 +230,66 @@ class Settings:
             )
         if not self.oidc_issuer.startswith("https://"):
             raise SettingsError("Production needs an https:// PICBUCKET_OIDC_ISSUER.")
+        if self.service_url and not self.service_url.startswith("https://"):
+            raise SettingsError("Production needs an https:// PICBUCKET_SERVICE_URL.")
+
+
+# Storage URI schemes of the `limits` library that synchronous Flask-Limiter can use.
+_SYNC_STORAGE_SCHEMES = frozenset(
+    (
+        "memory",
+        "memcached",
+        "mongodb",
+        "mongodb+srv",
+        "redis",
+        "rediss",
+        "redis+cluster",
+        "redis+sentinel",
+        "redis+unix",
+        "valkey",
+        "valkeys",
+        "valkey+cluster",
+        "valkey+sentinel",
+        "valkey+unix",
+    )
+)
+
+
+def _check_rate_limit(name: str, value: str) -> None:
+    """Refuse a limit Flask-Limiter could not parse: it would silently not apply."""
+    try:
+        parsed = limits.parse_many(value)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise SettingsError(
+            f"{_env_name(name)} must be a rate limit such as '20 per minute' or "
+            f"'5/second; 100/hour', not {value!r}."
+        )
+
+
+def _check_origin(url: str) -> None:
+    """Refuse a service URL that is not a bare http(s) origin."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or url != url.strip()
+        or (port is not None and not 0 < port < 65536)
+    ):
+        raise SettingsError(
+            "PICBUCKET_SERVICE_URL must be an http(s) origin without a path, such as "
+            f"https://pics.example.com, not {url!r}."
+        )
 
 
 def _parse(name: str, raw: str, annotation: object) -> object:
@@ -171,9 +306,15 @@ def _parse(name: str, raw: str, annotation: object) -> object:
         try:
             return int(raw)
         except ValueError:
-            raise SettingsError(
-                f"PICBUCKET_{name.upper()} must be a whole number, not {raw!r}."
-            ) from None
+            raise SettingsError(f"{_env_name(name)} must be a whole number, not {raw!r}.") from None
+    if text == "float":
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+            raise SettingsError(f"{_env_name(name)} must be a number, not {raw!r}.")
+        return value
     if text == "Path":
         return Path(raw)
     return raw.strip()
