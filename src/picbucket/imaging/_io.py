@@ -100,6 +100,12 @@ class Budget:
             raise InvalidImage("The image has no pixels (its width or height is zero).")
         self._pixels(width * height, "The image")
 
+    def declare(self, count: int) -> None:
+        """Refuse a file whose header announces more frames than the limit."""
+        if count > self.limits.max_frames:
+            most = self.limits.max_frames
+            raise TooLarge(f"The animation has {count} frames; the limit is {most}.")
+
     def add(self, frame: Frame) -> None:
         """Count one frame: its own size, the frame count and the all-frames total."""
         if frame.width <= 0 or frame.height <= 0:
