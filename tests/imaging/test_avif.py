@@ -215,3 +215,67 @@ def test_sniffers_read_the_ftyp_brands() -> None:
     assert looks_like_avif(avis) and not looks_like_heif(avis)
     assert not looks_like_avif(b"\xff\xd8\xff\xe0" + b"\0" * 32)
     assert not looks_like_heif(b"")
+
+
+def grid_avif() -> tuple[bytes, Image.Image]:
+    """Return a hand-built 2x1 grid AVIF of two 64x64 tiles Pillow encoded, and its pixels."""
+    from picbucket.imaging.isobmff import read_meta
+
+    tiles, decoded_tiles = [], []
+    for color in ((200, 30, 30), (30, 30, 200)):
+        data = avif(Image.new("RGB", (64, 64), color))
+        meta = read_meta(data, frozenset({b"avif"}))
+        primary = meta.item(meta.primary)
+        tiles.append(meta.payload(primary))
+        av1c = meta.prop(primary, b"av1C")
+        assert av1c is not None
+        config = data[av1c.start : av1c.end]
+        decoded_tiles.append(decoded(data))
+    expected = Image.new("RGB", (128, 64))
+    expected.paste(decoded_tiles[0], (0, 0))
+    expected.paste(decoded_tiles[1], (64, 0))
+    grid = bytes([0, 0, 0, 1]) + struct.pack(">HH", 128, 64)
+    ipco = box(b"ipco", full(b"ispe", struct.pack(">II", 128, 64))
+               + full(b"ispe", struct.pack(">II", 64, 64)) + config)  # fmt: skip
+    ipma = full(
+        b"ipma", struct.pack(">I", 3) + b"\0\1\1\x01" + b"\0\2\2\x02\x83" + b"\0\3\2\x02\x83"
+    )
+    infes = b"".join(
+        full(b"infe", struct.pack(">HH", n, 0) + kind + b"\0", version=2)
+        for n, kind in ((1, b"grid"), (2, b"av01"), (3, b"av01"))
+    )
+    iref = full(b"iref", box(b"dimg", struct.pack(">HHHH", 1, 2, 2, 3)))
+    chunks = [grid, *tiles]
+
+    def tree(at: int) -> bytes:
+        locs = b""
+        for n, chunk in enumerate(chunks, 1):
+            locs += struct.pack(">HHHHII", n, 0, 0, 1, at, len(chunk))
+            at += len(chunk)
+        iloc = full(b"iloc", struct.pack(">HH", 0x4400, 3) + locs, 1)
+        meta = full(b"meta", full(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13)
+                    + full(b"pitm", b"\0\1") + iloc + full(b"iinf", b"\0\3" + infes)
+                    + iref + box(b"iprp", ipco + ipma))  # fmt: skip
+        return box(b"ftyp", b"avif\0\0\0\0avifmif1") + meta
+
+    head = tree(0)
+    return tree(len(head) + 8) + box(b"mdat", b"".join(chunks)), expected
+
+
+def test_grid_images_keep_their_tiles() -> None:
+    source, expected = grid_avif()
+    shown = decoded(source)  # the hand-built file is valid: red tile left, blue tile right
+    assert shown.getpixel((10, 10)) == expected.getpixel((10, 10))
+    assert shown.getpixel((110, 50)) == expected.getpixel((110, 50))
+    clean, parsed = rewrite(source + TAIL_MARK)
+    assert (parsed.width, parsed.height) == (128, 64)
+    assert decoded(clean).tobytes() == shown.tobytes()
+    assert TAIL_MARK not in clean
+
+
+def test_grid_whose_output_size_is_over_the_limit_is_refused() -> None:
+    source, _ = grid_avif()
+    at = source.index(bytes([0, 0, 0, 1]) + struct.pack(">HH", 128, 64))
+    huge = source[:at] + bytes([0, 0, 0, 1]) + struct.pack(">HH", 65535, 65535) + source[at + 8 :]
+    with pytest.raises(TooLarge):
+        rewrite(huge, Limits(max_bytes=10**7, max_pixels=10**6, max_frames=1))
