@@ -38,6 +38,16 @@ output "runtime_service_account" {
   value       = google_service_account.runtime.email
 }
 
+output "reconcile_service_account" {
+  description = "Service account the reconcile job runs as (no access to the OAuth client secret)."
+  value       = google_service_account.reconcile.email
+}
+
+output "service_memory" {
+  description = "Memory per Cloud Run instance, computed from decode_budget_mb (run.tf)."
+  value       = "${local.memory_mib}Mi"
+}
+
 output "oauth_secret_names" {
   description = "Secret Manager secrets to fill with the OAuth client id and secret (gcloud secrets versions add)."
   value = {

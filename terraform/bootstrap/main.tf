@@ -201,16 +201,24 @@ variable "artifact_repository_id" {
   default     = "picbucket"
 }
 
+variable "reconcile_enabled" {
+  description = "reconcile_enabled of the main configuration: the scheduler account exists only then."
+  type        = bool
+  default     = true
+}
+
 locals {
   deployer_member = "serviceAccount:${google_service_account.deployer.email}"
 
   # Names the main configuration gives its resources (../iam.tf, ../secrets.tf,
   # ../storage.tf, ../registry.tf, ../reconcile.tf).
-  account_emails = {
-    runtime   = "${var.service_name}-run@${var.project_id}.iam.gserviceaccount.com"
-    reconcile = "${var.service_name}-job@${var.project_id}.iam.gserviceaccount.com"
-    scheduler = "${var.service_name}-sch@${var.project_id}.iam.gserviceaccount.com"
-  }
+  account_emails = merge(
+    {
+      runtime   = "${var.service_name}-run@${var.project_id}.iam.gserviceaccount.com"
+      reconcile = "${var.service_name}-job@${var.project_id}.iam.gserviceaccount.com"
+    },
+    var.reconcile_enabled ? { scheduler = "${var.service_name}-sch@${var.project_id}.iam.gserviceaccount.com" } : {},
+  )
   secret_ids = toset([
     "${var.service_name}-secret-key",
     "${var.service_name}-oidc-client-id",

@@ -997,7 +997,11 @@ def test_deployer_acts_only_as_the_accounts_it_deploys_workloads_with(
     assert acts["role"] == "roles/iam.serviceAccountUser"
     assert _interpolated(acts["for_each"]) == "local.account_emails"
     assert acts["service_account_id"] == "projects/${var.project_id}/serviceAccounts/${each.value}"
-    emails = boot.locals["account_emails"]
+    # merge({runtime = "...", reconcile = "..."}, var.reconcile_enabled ? {scheduler = "..."} : {})
+    expr = _interpolated(boot.locals["account_emails"])
+    emails = dict(re.findall(r'(\w+) = "([^"]+)"', expr))
+    assert re.search(r"var\.reconcile_enabled \? \{scheduler = ", expr), expr
+    assert boot.default("reconcile_enabled") == tf.default("reconcile_enabled")
     suffix = "@${var.project_id}.iam.gserviceaccount.com"
     # The very accounts the main configuration attaches to workloads, by account id.
     for key, resource in (
