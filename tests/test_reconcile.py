@@ -7,6 +7,8 @@ cannot set on the emulator; so tests move reconcile's clock (``now``) instead.
 from __future__ import annotations
 
 import io
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +31,7 @@ from picbucket.domain import (
     user_id_for,
 )
 from picbucket.ports import Backends
-from picbucket.services.reconcile import reconcile
+from picbucket.services.reconcile import Guards, reconcile
 from picbucket.settings import Settings
 from picbucket.wiring import build_backends
 
@@ -290,3 +292,259 @@ def test_crash_mid_upload_then_reconcile_leaves_nothing_behind(
     assert keys(backends) == set()
     assert list(backends.images.unfinished(later)) == []
     assert backends.images.usage(alice.id) == Usage()
+
+
+# --- Temp files of killed uploads -------------------------------------------------
+
+# The child writes through the real LocalBlobStore.put from a body that never ends,
+# says so once a few MiB are on disk, and is then killed with SIGKILL: no cleanup runs.
+_KILLED_WRITER = """
+import io, sys, time
+from pathlib import Path
+from picbucket.adapters.local_blobs import LocalBlobStore
+
+class EndlessBody(io.RawIOBase):
+    sent = 0
+    def readable(self):
+        return True
+    def read(self, size=-1):
+        if self.sent >= 3 * 1024 * 1024:
+            print("writing", flush=True)
+            time.sleep(3600)
+        self.sent += 1024 * 1024
+        return b"x" * (1024 * 1024)
+
+LocalBlobStore(Path(sys.argv[1])).put(sys.argv[2], EndlessBody(), content_type="image/png")
+"""
+
+
+def kill_mid_upload(root: Path, key: str) -> None:
+    """Start a real upload in another process and SIGKILL it half-way."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import picbucket
+
+    env = {**os.environ, "PYTHONPATH": str(Path(picbucket.__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(root), key],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"writing\n"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_temp_file_of_a_killed_upload_is_removed_after_the_grace_period(tmp_path: Path) -> None:
+    backends = build_backends(Settings(data_dir=tmp_path))
+    try:
+        root = tmp_path / "blobs"
+        kill_mid_upload(root, f"users/u1/{new_id()}/original.png")
+        (leftover,) = root.rglob(".upload-*")
+        size = leftover.stat().st_size
+        assert size >= 3 * 1024 * 1024
+        assert keys(backends) == set()  # never a blob: the rename did not happen
+
+        # Within the grace period it may be an upload still writing: left alone.
+        soon = reconcile(backends, dry_run=False, grace=GRACE, now=datetime.now(UTC))
+        assert soon.stale_temp_files == []
+        assert soon.young_temp_files_kept == 1
+        assert leftover.exists()
+
+        later = datetime.now(UTC) + timedelta(hours=2)
+        dry = reconcile(backends, dry_run=True, grace=GRACE, now=later)
+        assert dry.stale_temp_files == [leftover.relative_to(root).as_posix()]
+        assert leftover.exists()
+
+        report = reconcile(backends, dry_run=False, grace=GRACE, now=later)
+        assert report.stale_temp_files == [leftover.relative_to(root).as_posix()]
+        assert report.stale_temp_bytes == size
+        assert f"temp files of killed uploads removed: 1 ({size:,} bytes)" in report.summary()
+        assert not leftover.exists()
+        assert list(root.iterdir()) == []  # its empty directories went too
+        assert reconcile(backends, dry_run=False, grace=GRACE, now=later).changed == 0
+    finally:
+        backends.close()
+
+
+def test_delete_partial_refuses_anything_but_a_temp_file(tmp_path: Path) -> None:
+    from picbucket.adapters.local_blobs import LocalBlobStore
+
+    store = LocalBlobStore(tmp_path / "blobs")
+    key = f"users/u1/{new_id()}/original.png"
+    store.put(key, io.BytesIO(b"saved"), content_type="image/png")
+    outside = tmp_path / ".upload-outside"
+    outside.write_bytes(b"not the store's")
+    for bad in (key, "../.upload-outside", str(outside)):
+        with pytest.raises(ValueError, match="not a temp file"):
+            store.delete_partial(bad)
+    assert outside.exists()
+    assert [b.key for b in store.scan("users/")] == [key]
+
+
+# --- Guards ------------------------------------------------------------------------
+
+
+def ready_images(backends: Backends, owner: User, count: int, created: datetime) -> None:
+    """Store ``count`` saved images (record + two blobs each)."""
+    for _ in range(count):
+        image = image_record(owner, created, ImageStatus.READY)
+        backends.images.add(image, BIG)
+        put(backends, image.original.key)
+        put(backends, image.thumbnail.key)
+
+
+def orphans(backends: Backends, owner: User, count: int) -> set[str]:
+    """Store ``count`` blobs shaped like image blobs that have no record."""
+    made = {f"users/{owner.id}/{new_id()}/original.png" for _ in range(count)}
+    for key in made:
+        put(backends, key)
+    return made
+
+
+def test_no_record_for_any_blob_deletes_nothing(backends: Backends) -> None:
+    """The incident: the record store came back empty and every blob looked orphaned."""
+    alice = make_user(backends, "alice")
+    # Few enough that the share guard alone would let them go (limit: 5 blobs).
+    lost = orphans(backends, alice, 4)
+    later = datetime.now(UTC) + timedelta(hours=2)
+
+    report = reconcile(backends, dry_run=False, grace=GRACE, now=later)
+
+    assert keys(backends) == lost
+    assert len(report.refused) == 1
+    assert "looks empty or is the wrong database" in report.refused[0]
+    assert report.summary().startswith("reconcile refused, nothing changed:")
+
+    forced = reconcile(backends, dry_run=False, grace=GRACE, now=later, guards=Guards(force=True))
+    assert forced.refused == []
+    assert sorted(forced.orphan_blobs) == sorted(lost)
+    assert keys(backends) == set()
+
+
+def test_deleting_more_than_the_share_is_refused_unless_forced(backends: Backends) -> None:
+    alice = make_user(backends, "alice")
+    now = datetime.now(UTC) + timedelta(hours=2)
+    ready_images(backends, alice, 10, now - timedelta(hours=5))
+    stale = image_record(alice, now - timedelta(hours=3), ImageStatus.PENDING)
+    backends.images.add(stale, BIG)
+    lost = orphans(backends, alice, 8)  # 8 of 28 blobs: 29 %, over 10 % (limit 5)
+    before = keys(backends)
+
+    refused = reconcile(backends, dry_run=False, grace=GRACE, now=now)
+    assert refused.refused == [
+        "it would delete 8 of 28 blobs (29%), more than the 10% limit (5 blobs)"
+    ]
+    # Nothing at all: not the blobs, not the stale record either.
+    assert keys(backends) == before
+    assert backends.images.get(alice.id, stale.id) == stale
+
+    wider = reconcile(backends, dry_run=True, grace=GRACE, now=now, guards=Guards(0.5))
+    assert wider.refused == []
+
+    forced = reconcile(backends, dry_run=False, grace=GRACE, now=now, guards=Guards(force=True))
+    assert forced.refused == []
+    assert keys(backends) == before - lost
+    assert backends.images.get(alice.id, stale.id) is None
+
+
+def test_a_normal_small_cleanup_proceeds(backends: Backends) -> None:
+    alice = make_user(backends, "alice")
+    now = datetime.now(UTC) + timedelta(hours=2)
+    ready_images(backends, alice, 60, now - timedelta(hours=5))
+    lost = orphans(backends, alice, 8)  # 8 of 128 blobs: 6 %, within 10 % (limit 12)
+    before = keys(backends)
+
+    report = reconcile(backends, dry_run=False, grace=GRACE, now=now)
+
+    assert report.refused == []
+    assert sorted(report.orphan_blobs) == sorted(lost)
+    assert keys(backends) == before - lost
+
+
+# --- The command line, through the console script's entry point -------------------
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run ``picbucket ARGV`` in-process; return its exit code and output."""
+    from picbucket.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    captured = capsys.readouterr()
+    code = exited.value.code
+    return (
+        code if isinstance(code, int) else 0 if code is None else 1
+    ), captured.out + captured.err
+
+
+@pytest.fixture
+def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the console script at a local data directory; return its blob root."""
+    for name in list(os.environ):
+        if name.startswith("PICBUCKET_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PICBUCKET_DATA_DIR", str(tmp_path))
+    return tmp_path / "blobs"
+
+
+def age(root: Path, hours: float) -> None:
+    """Make every file under ``root`` look ``hours`` old (local blob ages are mtimes)."""
+    then = time.time() - hours * 3600
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (then, then))
+
+
+def test_cli_against_an_empty_record_store_deletes_nothing_and_exits_3(
+    cli_store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from picbucket.adapters.local_blobs import LocalBlobStore
+
+    store = LocalBlobStore(cli_store)
+    for _ in range(20):
+        key = f"users/u1/{new_id()}/original.png"
+        store.put(key, io.BytesIO(b"a photo"), content_type="image/png")
+    age(cli_store, hours=3)
+    before = {b.key for b in store.scan("users/")}
+
+    code, out = run_cli(["reconcile"], capsys)
+    assert code == 3, out
+    # The plan comes first, then why it was refused.
+    assert out.index("orphan blobs to remove: 20") < out.index("REFUSED: the record store")
+    assert "reconcile refused, nothing changed" in out
+    assert {b.key for b in store.scan("users/")} == before
+
+    code, out = run_cli(["reconcile", "--dry-run"], capsys)
+    assert code == 3, out
+
+    code, out = run_cli(["reconcile", "--force"], capsys)
+    assert code == 0, out
+    assert "orphan blobs removed: 20" in out
+    assert list(store.scan("users/")) == []
+
+
+def test_cli_grace_zero_needs_force(cli_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from picbucket.adapters.local_blobs import LocalBlobStore
+
+    store = LocalBlobStore(cli_store)
+    key = f"incoming/u1/{new_id()}"
+    store.put(key, io.BytesIO(b"abandoned"), content_type="image/png")
+
+    code, out = run_cli(["reconcile", "--grace-minutes", "0"], capsys)
+    assert code == 2
+    assert "--grace-minutes 0 can remove uploads in progress; add --force" in out
+    assert [b.key for b in store.scan("incoming/")] == [key]
+
+    code, out = run_cli(["reconcile", "--grace-minutes", "0", "--force"], capsys)
+    assert code == 0, out
+    assert "abandoned direct uploads removed: 1" in out
+    assert list(store.scan("incoming/")) == []
