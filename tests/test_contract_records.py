@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -11,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from picbucket.cursors import encode_cursor
+from picbucket.cursors import ORDERS, encode_cursor
 from picbucket.domain import (
     ApiToken,
     Image,
     ImageStatus,
     InvalidCursor,
+    InvalidInput,
     NotFound,
     Quota,
     QuotaExceeded,
@@ -90,6 +92,7 @@ def make_image(
     size: int = 1000,
     status: ImageStatus = ImageStatus.READY,
     image_id: str | None = None,
+    taken_at: datetime | None = None,
 ) -> Image:
     image_id = image_id or new_id()
     base = f"users/{owner.id}/{image_id}"
@@ -103,6 +106,7 @@ def make_image(
         thumbnail=Variant(f"{base}/thumb.webp", "image/webp", 100, "b" * 64),
         created=created or utcnow(),
         status=status,
+        taken_at=taken_at,
     )
 
 
@@ -222,6 +226,117 @@ def test_page_refuses_a_tampered_cursor(records: Records) -> None:
     user = make_user(records)
     with pytest.raises(InvalidCursor):
         records.images.page(user.id, "not-a-cursor!", 10)
+
+
+def test_new_image_fields_round_trip(records: Records) -> None:
+    user = make_user(records)
+    base = f"users/{user.id}/x"
+    image = replace(
+        make_image(user, size=5000, taken_at=datetime(2019, 7, 14, 18, 30, 5, tzinfo=UTC)),
+        original=Variant(f"{base}/original.jpg", "image/jpeg", 4000, "a" * 64, 4032, 3024),
+        thumbnail=Variant(f"{base}/thumb.jpg", "image/jpeg", 100, "b" * 64, 512, 384),
+        display=Variant(f"{base}/display.jpg", "image/jpeg", 900, "c" * 64, 2048, 1536),
+    )
+    records.images.add(image, BIG)
+    assert records.images.get(user.id, image.id) == image
+    assert records.images.page(user.id, None, 10).items == [image]
+    # The display rendition is charged and refunded with the rest.
+    assert records.images.usage(user.id) == Usage(bytes=5000, images=1)
+    records.images.remove(user.id, image.id)
+    assert records.images.usage(user.id) == Usage(bytes=0, images=0)
+
+
+def _eleven_mixed(records: Records) -> tuple[User, list[Image]]:
+    """Eleven images: some with a date taken (older or newer than uploads, some tied)."""
+    user = make_user(records)
+    taken = [
+        T0 - timedelta(days=400),
+        None,
+        T0 + timedelta(days=3),
+        None,
+        T0 - timedelta(days=2),
+        T0 - timedelta(days=2),  # same date taken: the id breaks the tie
+        None,
+        T0 + timedelta(seconds=5),  # equal to another image's upload time
+        None,
+        T0 - timedelta(days=9000),
+        None,
+    ]
+    images = [
+        make_image(user, created=T0 + timedelta(seconds=n // 2), taken_at=when)
+        for n, when in enumerate(taken)
+    ]
+    # Not ready: must appear in neither order.
+    hidden = make_image(user, status=ImageStatus.PENDING, taken_at=T0)
+    for image in [*images, hidden]:
+        records.images.add(image, BIG)
+    return user, images
+
+
+def _walk(records: Records, owner_id: str, order: str, limit: int) -> list[Image]:
+    seen: list[Image] = []
+    cursor: str | None = None
+    for _ in range(20):
+        page = records.images.page(owner_id, cursor, limit, order)
+        assert len(page.items) <= limit
+        seen.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+    raise AssertionError("paging never ended")
+
+
+@pytest.mark.parametrize("limit", [1, 3, 4, 11])
+def test_both_orders_visit_each_of_eleven_images_once(records: Records, limit: int) -> None:
+    user, images = _eleven_mixed(records)
+    by_taken = sorted(images, key=lambda i: (i.taken_at or i.created, i.id), reverse=True)
+    by_upload = sorted(images, key=lambda i: (i.created, i.id), reverse=True)
+    assert by_taken != by_upload  # the orders really differ on this data
+
+    assert _walk(records, user.id, "taken", limit) == by_taken
+    assert _walk(records, user.id, "uploaded", limit) == by_upload
+    # The default order is date taken.
+    assert records.images.page(user.id, None, 11).items == by_taken
+
+
+def _raw_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor!",
+        "%%%",
+        _raw_cursor("2026-01-01T12:00:00+00:00|AAAAAAAAAAAAAAAAAAAAAA"),  # previous format
+        _raw_cursor("taken|2026-01-01T12:00:00+00:00|../../users"),  # a path, not an id
+        _raw_cursor("taken|2026-01-01T12:00:00+00:00|a/b"),
+        _raw_cursor("taken|2026-01-01T12:00:00+00:00|"),
+        _raw_cursor("taken|2026-01-01T12:00:00|AAAAAAAAAAAAAAAAAAAAAA"),  # naive time
+        _raw_cursor("taken|yesterday|AAAAAAAAAAAAAAAAAAAAAA"),
+        _raw_cursor("newest|2026-01-01T12:00:00+00:00|AAAAAAAAAAAAAAAAAAAAAA"),
+        _raw_cursor("taken|0001-01-01T00:00:00+23:59|AAAAAAAAAAAAAAAAAAAAAA"),
+    ],
+)
+def test_page_refuses_crafted_cursors(records: Records, cursor: str) -> None:
+    user, _ = _eleven_mixed(records)
+    for order in ORDERS:
+        with pytest.raises(InvalidCursor):
+            records.images.page(user.id, cursor, 3, order)
+
+
+def test_a_cursor_works_only_with_its_own_order(records: Records) -> None:
+    user, _ = _eleven_mixed(records)
+    taken = records.images.page(user.id, None, 3, "taken").next_cursor
+    uploaded = records.images.page(user.id, None, 3, "uploaded").next_cursor
+    assert taken is not None
+    assert uploaded is not None
+    with pytest.raises(InvalidCursor):
+        records.images.page(user.id, taken, 3, "uploaded")
+    with pytest.raises(InvalidCursor):
+        records.images.page(user.id, uploaded, 3, "taken")
+    with pytest.raises(InvalidInput):
+        records.images.page(user.id, None, 3, "random")
 
 
 def test_set_status_is_compare_and_set(records: Records) -> None:

@@ -13,7 +13,7 @@ import base64
 import binascii
 from datetime import UTC, datetime
 
-from picbucket.domain import InvalidCursor, InvalidInput, is_id
+from picbucket.domain import Image, InvalidCursor, InvalidInput, is_id
 
 # Date taken (falling back to upload date) first: what a photo viewer shows by default.
 ORDER_TAKEN = "taken"
@@ -28,6 +28,13 @@ def check_order(order: str) -> str:
     if order not in ORDERS:
         raise InvalidInput(f"Unknown sort order {order!r}; use one of: {', '.join(ORDERS)}.")
     return order
+
+
+def sort_key(image: Image, order: str) -> datetime:
+    """Return what ``order`` sorts ``image`` by: date taken (else upload date), or upload date."""
+    if check_order(order) == ORDER_TAKEN and image.taken_at is not None:
+        return image.taken_at
+    return image.created
 
 
 def encode_cursor(order: str, key: datetime, item_id: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from picbucket.cursors import decode_cursor, encode_cursor
+from picbucket.cursors import ORDER_TAKEN, check_order, decode_cursor, encode_cursor, sort_key
 from picbucket.domain import (
     ApiToken,
     BackendUnavailable,
@@ -81,6 +81,37 @@ class FirestoreRecords:
             # Reading a document that never exists costs one read and proves the
             # database answers with our credentials.
             self.client.collection("_health").document("ping").get(timeout=5)
+
+    def backfill_sort_keys(self, batch_size: int = BATCH_WRITE) -> int:
+        """Give every image document without ``sort_at`` one; return how many changed.
+
+        Documents written before ``sort_at`` existed are invisible to the "taken"
+        listing (Firestore leaves documents without the ordered field out of a
+        query). Idempotent and resumable: it writes only documents still lacking the
+        field, a batch at a time, so it can be stopped and run again.
+        """
+        changed = 0
+        last: Any = None
+        while True:
+            query = self.client.collection_group(IMAGES).order_by("__name__").limit(batch_size)
+            if last is not None:
+                query = query.start_after(last)
+            with _translate():
+                snaps = list(query.stream())
+                batch = self.client.batch()
+                pending = 0
+                for snap in snaps:
+                    data = snap.to_dict() or {}
+                    if data.get("sort_at") is None and "created" in data:
+                        key = data.get("taken_at") or data["created"]
+                        batch.update(snap.reference, {"sort_at": key})
+                        pending += 1
+                if pending:
+                    batch.commit()
+            changed += pending
+            if len(snaps) < batch_size:
+                return changed
+            last = snaps[-1]
 
     def close(self) -> None:
         """Close the client's channels."""
@@ -172,29 +203,37 @@ class FirestoreImages:
             snap = self._ref(owner_id, image_id).get()
         return _image(snap) if snap.exists else None
 
-    def page(self, owner_id: str, cursor: str | None, limit: int) -> Page[Image]:
-        """Return ready images newest first, after ``cursor`` (one query, limit + 1)."""
+    def page(
+        self, owner_id: str, cursor: str | None, limit: int, order: str = ORDER_TAKEN
+    ) -> Page[Image]:
+        """Return ready images in ``order``, after ``cursor`` (one query, limit + 1).
+
+        Documents from before ``sort_at`` existed are not in the "taken" listing
+        until ``FirestoreRecords.backfill_sort_keys`` has run.
+        """
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
+        key = {"taken": "sort_at", "uploaded": "created"}[check_order(order)]
         query = (
             self._client.collection(USERS)
             .document(owner_id)
             .collection(IMAGES)
             .where(filter=FieldFilter("status", "==", ImageStatus.READY.value))
-            .order_by("created", direction=firestore.Query.DESCENDING)
+            .order_by(key, direction=firestore.Query.DESCENDING)
             .order_by("__name__", direction=firestore.Query.DESCENDING)
         )
         if cursor is not None:
-            created, image_id = decode_cursor(cursor)
-            query = query.start_after({"created": created, "__name__": image_id})
+            # decode_cursor checks the id's shape: it becomes a document path here.
+            after, image_id = decode_cursor(cursor, order)
+            query = query.start_after({key: after, "__name__": image_id})
         with _translate():
             items = [_image(snap) for snap in query.limit(limit + 1).stream()]
         if len(items) <= limit:
             return Page(items=items, next_cursor=None)
         items = items[:limit]
         last = items[-1]
-        return Page(items=items, next_cursor=encode_cursor(last.created, last.id))
+        return Page(items=items, next_cursor=encode_cursor(order, sort_key(last, order), last.id))
 
     def rename(self, owner_id: str, image_id: str, title: str) -> bool:
         """Set the title of a ready image (in a transaction, so never on a deleting one)."""
@@ -530,15 +569,20 @@ def _variant_doc(variant: Variant) -> dict[str, Any]:
         "content_type": variant.content_type,
         "size": variant.size,
         "sha256": variant.sha256,
+        "width": variant.width,
+        "height": variant.height,
     }
 
 
 def _variant(data: dict[str, Any]) -> Variant:
+    # width/height are absent from documents written before pipeline v2: 0 = unknown.
     return Variant(
         key=data["key"],
         content_type=data["content_type"],
         size=int(data["size"]),
         sha256=data["sha256"],
+        width=int(data.get("width", 0)),
+        height=int(data.get("height", 0)),
     )
 
 
@@ -550,13 +594,19 @@ def _image_doc(image: Image) -> dict[str, Any]:
         "height": image.height,
         "original": _variant_doc(image.original),
         "thumbnail": _variant_doc(image.thumbnail),
+        "display": _variant_doc(image.display) if image.display else None,
         "created": image.created,
+        "taken_at": image.taken_at,
+        # Stored, not computed: Firestore can only order by a field that is there.
+        "sort_at": sort_key(image, ORDER_TAKEN),
         "status": image.status.value,
     }
 
 
 def _image(snap: Any) -> Image:
+    # Tolerant of documents from before display/taken_at existed: they read as None.
     data = snap.to_dict() or {}
+    display = data.get("display")
     return Image(
         id=snap.id,
         owner_id=data["owner_id"],
@@ -565,7 +615,9 @@ def _image(snap: Any) -> Image:
         height=int(data["height"]),
         original=_variant(data["original"]),
         thumbnail=_variant(data["thumbnail"]),
+        display=_variant(display) if display else None,
         created=_dt(data["created"]),
+        taken_at=_opt_dt(data.get("taken_at")),
         status=ImageStatus(data["status"]),
     )
 

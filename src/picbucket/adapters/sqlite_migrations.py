@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from picbucket.settings import SettingsError
+
 # Version 1: the schema of the first release, which did not set user_version.
 SCHEMA_V1 = """
 CREATE TABLE users (
@@ -107,8 +109,11 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 LATEST = len(MIGRATIONS)
 
 
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer Picbucket than this one."""
+class SchemaTooNew(SettingsError):
+    """The database was written by a newer Picbucket than this one.
+
+    A ``SettingsError``: like a bad setting, it stops the start with one line to act on.
+    """
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

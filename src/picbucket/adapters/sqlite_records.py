@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from picbucket.adapters.sqlite_migrations import migrate
-from picbucket.cursors import ORDER_TAKEN, check_order, decode_cursor, encode_cursor
+from picbucket.cursors import ORDER_TAKEN, check_order, decode_cursor, encode_cursor, sort_key
 from picbucket.domain import (
     ApiToken,
     BackendUnavailable,
@@ -270,7 +270,7 @@ class SqliteImages:
         images = [_image(row) for row in self._db.query(sql, params)]
         if len(images) > limit:
             last = images[limit - 1]
-            return Page(images[:limit], encode_cursor(order, _sort_key(last, order), last.id))
+            return Page(images[:limit], encode_cursor(order, sort_key(last, order), last.id))
         return Page(images, None)
 
     def rename(self, owner_id: str, image_id: str, title: str) -> bool:
@@ -340,13 +340,6 @@ class SqliteImages:
         return found
 
 
-def _sort_key(image: Image, order: str) -> datetime:
-    """Return what ``order`` sorts by: date taken (else upload date), or upload date."""
-    if order == ORDER_TAKEN and image.taken_at is not None:
-        return image.taken_at
-    return image.created
-
-
 def _image_columns(image: Image) -> dict[str, Any]:
     """Return the images row for ``image``, by column name."""
     display = image.display
@@ -376,7 +369,7 @@ def _image_columns(image: Image) -> dict[str, Any]:
         "display_height": display.height if display else None,
         "created": _ts(image.created),
         "taken_at": _ts(image.taken_at),
-        "sort_at": _ts(_sort_key(image, ORDER_TAKEN)),
+        "sort_at": _ts(sort_key(image, ORDER_TAKEN)),
         "status": image.status.value,
     }
 
