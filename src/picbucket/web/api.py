@@ -139,7 +139,7 @@ def _with_quota(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@route("GET", "/openapi.json", "This document", auth=False)
+@route("GET", "/openapi.json", "This document", response=schemas.Document, auth=False)
 def openapi() -> Response:
     """Return the OpenAPI 3.1 description of this API."""
     base = url_for("api.openapi", _external=True).rsplit("/", 1)[0]

@@ -181,6 +181,15 @@ class UploadTicket(Response):
     expires: DateTime
 
 
+class Document(BaseModel):
+    """GET /openapi.json: this description (OpenAPI 3.1)."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
 class ErrorDetail(Response):
     """A stable machine-readable code and a message for people."""
 
