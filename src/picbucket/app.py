@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from flask import Blueprint, Flask
@@ -9,12 +10,14 @@ from PIL import Image
 
 from picbucket.cli import reconcile_command
 from picbucket.domain import utcnow
-from picbucket.settings import MIB, Settings
+from picbucket.settings import MIB, Settings, SettingsError
 from picbucket.web import account, api, auth, errors, gallery, health, logs, security, share
 from picbucket.web.context import settings as current_settings
-from picbucket.web.views import human_bytes, thumb_size
+from picbucket.web.origin import DropForwardedHost, ServiceOrigin
+from picbucket.web.views import human_bytes, thumb_size, variant_url
 from picbucket.wiring import build_backends
 
+_BOOT_ERROR = 3
 # Multipart framing and form fields on top of the largest accepted file.
 _MULTIPART_OVERHEAD = 1 * MIB
 
@@ -29,7 +32,7 @@ def _asset_root() -> Path:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Picbucket app; settings default to ``Settings.from_env()``."""
-    settings = settings or Settings.from_env()
+    settings = settings or _settings_from_env()
     root = _asset_root()
     app = Flask(
         "picbucket",
@@ -47,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.production,
         PERMANENT_SESSION_LIFETIME=14 * 24 * 3600,
-        PREFERRED_URL_SCHEME="https" if settings.production else "http",
+        PREFERRED_URL_SCHEME=_preferred_scheme(settings),
         # The CSRF token lives as long as the session: a long upload session must not expire.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=settings.production,
@@ -60,7 +63,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     backends = build_backends(settings)
     app.extensions["picbucket"] = backends
 
+    if settings.service_origin:
+        # Innermost: whatever Host or X-Forwarded-Proto arrived, URLs use the service's.
+        app.wsgi_app = ServiceOrigin(app.wsgi_app, settings.service_origin)  # type: ignore[method-assign]
     security.init_security(app, settings)
+    # Outermost, so ProxyFix never sees a client-chosen host, port or prefix.
+    app.wsgi_app = DropForwardedHost(app.wsgi_app)  # type: ignore[method-assign]
     auth.init_auth(app, settings)
     for blueprint in (gallery.bp, share.bp, api.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)
@@ -68,11 +76,31 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_errors(app)
 
     app.jinja_env.filters["human_bytes"] = human_bytes
-    app.jinja_env.globals.update(picbucket_settings=current_settings, thumb_size=thumb_size)
+    app.jinja_env.globals.update(
+        picbucket_settings=current_settings, thumb_size=thumb_size, variant_url=variant_url
+    )
     app.context_processor(lambda: {"now": utcnow()})
 
     app.cli.add_command(reconcile_command)
     return app
+
+
+def _preferred_scheme(settings: Settings) -> str:
+    """Return the scheme of URLs built outside a request (CLI)."""
+    if settings.service_origin:
+        return settings.service_origin.partition("://")[0]
+    return "https" if settings.production else "http"
+
+
+def _settings_from_env() -> Settings:
+    """Read the environment; a bad value stops start-up with its one-line message."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        # One line to read, no traceback to dig the fix out of. Exit status 3 is
+        # gunicorn's "worker failed to boot": the master stops instead of respawning.
+        print(f"picbucket: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(_BOOT_ERROR) from None
 
 
 def _vendor_blueprint() -> Blueprint:

@@ -262,3 +262,9 @@ class Conflict(PicbucketError):
 
 class BackendUnavailable(PicbucketError):
     """A storage backend failed; the operation changed nothing the user can see."""
+
+
+class Busy(PicbucketError):
+    """The server is at capacity for this kind of work; the same request may succeed later."""
+
+    retry_after = 5

@@ -3,7 +3,6 @@
 (function () {
   "use strict";
 
-  var ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"];
   // Only signed-in pages carry a CSRF token (visitors get no session cookie at all).
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.content : "";
@@ -76,8 +75,7 @@
   var gallery = document.getElementById("gallery");
 
   function thumbSize(image) {
-    var scale = Math.min(1, 400 / Math.max(image.width, image.height, 1));
-    return [Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale))];
+    return [image.thumbnail_width || image.width, image.thumbnail_height || image.height];
   }
 
   function card(image, isNew) {
@@ -264,8 +262,8 @@
   }
 
   // Files too big for Cloud Run's request limit go straight to the bucket.
-  function uploadDirect(file, ui) {
-    return apiJson("POST", apiBase + "/uploads", { size: file.size, content_type: file.type })
+  function uploadDirect(file, type, ui) {
+    return apiJson("POST", apiBase + "/uploads", { size: file.size, content_type: type })
       .then(function (ticket) {
         return send(ticket.method, ticket.url, file, ticket.headers, ui.progress).then(function () {
           ui.progress(1);
@@ -282,19 +280,57 @@
       info.used_images + (info.used_images === 1 ? " image" : " images");
   }
 
-  function typeProblem(type) {
-    var allowed = "Picbucket takes JPEG, PNG, GIF and WebP images.";
-    if (type === "image/svg+xml") return "SVG drawings can’t be uploaded (they can carry scripts). " + allowed;
-    if (type.indexOf("image/") === 0) return "This image format (" + type.slice(6).toUpperCase() + ") isn’t supported. " + allowed;
-    return "This isn’t an image. " + allowed;
+  // The file's first bytes say what it is; names (IMG_5001.HEIC, photo-from-chat,
+  // tweet.jpg_large) and browser types often do not. The server stays the judge.
+  function sniffType(bytes) {
+    function at(offset, text) {
+      for (var i = 0; i < text.length; i++) {
+        if (bytes[offset + i] !== text.charCodeAt(i)) return false;
+      }
+      return true;
+    }
+    if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "image/jpeg";
+    if (bytes[0] === 0x89 && at(1, "PNG\r\n\x1a\n")) return "image/png";
+    if (at(0, "GIF87a") || at(0, "GIF89a")) return "image/gif";
+    if (at(0, "RIFF") && at(8, "WEBP")) return "image/webp";
+    if (at(4, "ftyp")) {
+      var size = (bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3];
+      var brands = [String.fromCharCode.apply(null, bytes.slice(8, 12))];
+      for (var offset = 16; offset + 4 <= Math.min(size, bytes.length); offset += 4) {
+        brands.push(String.fromCharCode.apply(null, bytes.slice(offset, offset + 4)));
+      }
+      if (brands.indexOf("avif") !== -1 || brands.indexOf("avis") !== -1) return "image/avif";
+      var heif = ["heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1"];
+      if (brands.some(function (brand) { return heif.indexOf(brand) !== -1; })) return "image/heic";
+    }
+    return null;
+  }
+
+  function typeProblem(bytes) {
+    var allowed = "Picbucket takes JPEG, PNG, GIF, WebP, AVIF and HEIC images.";
+    var text = String.fromCharCode.apply(null, bytes.slice(0, 64)).replace(/^[\ufeff\u00ef\u00bb\u00bf\s\0]+/, "").toLowerCase();
+    if (text.indexOf("<") === 0) return "SVG drawings, HTML and other text files can’t be uploaded (they can carry scripts). " + allowed;
+    if (!bytes.length) return "This file is empty. " + allowed;
+    return "This isn’t an image Picbucket can read. " + allowed;
+  }
+
+  function firstBytes(file) {
+    return file.slice(0, 64).arrayBuffer().then(function (buffer) { return new Uint8Array(buffer); });
   }
 
   function uploadFile(file) {
     var ui = row(file);
-    if (ALLOWED_TYPES.indexOf(file.type) === -1) {
-      ui.fail(typeProblem(file.type));
-      return;
-    }
+    firstBytes(file).then(function (bytes) {
+      var type = sniffType(bytes);
+      if (!type) {
+        ui.fail(typeProblem(bytes));
+        return;
+      }
+      startUpload(file, type, ui);
+    }, function () { ui.fail("This file could not be read."); });
+  }
+
+  function startUpload(file, type, ui) {
     var direct = file.size > maxUpload;
     if (direct && !(directEnabled && file.size <= maxDirect)) {
       var limit = directEnabled ? maxDirect : maxUpload;
@@ -302,7 +338,7 @@
       return;
     }
     schedule(function () {
-      return (direct ? uploadDirect(file, ui) : uploadViaApp(file, ui))
+      return (direct ? uploadDirect(file, type, ui) : uploadViaApp(file, ui))
         .then(function (image) {
           ui.done("Uploaded");
           document.getElementById("gallery-empty").classList.add("d-none");

@@ -62,6 +62,6 @@ def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
 def finish_delete(backends: Backends, image: Image) -> None:
     """Remove shares, blobs, then the record of an image marked for deletion."""
     backends.shares.remove_for_image(image.owner_id, image.id)
-    for variant in (image.original, image.thumbnail):
+    for variant in image.variants:
         backends.blobs.delete(variant.key)
     backends.images.remove(image.owner_id, image.id)

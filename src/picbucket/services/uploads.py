@@ -1,4 +1,4 @@
-"""Store an upload: validate, re-encode, then record and blobs in a crash-safe order."""
+"""Store an upload: validate and clean it, then record and blobs in a crash-safe order."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import re
 import unicodedata
 from datetime import datetime
+from functools import cache
 from typing import BinaryIO
 
 from picbucket.domain import (
@@ -17,7 +18,7 @@ from picbucket.domain import (
     Variant,
     new_id,
 )
-from picbucket.imaging import Limits, ProcessedImage, Rendition, process_upload
+from picbucket.imaging import DecodeBudget, Limits, ProcessedImage, Rendition, process_upload
 from picbucket.ports import Backends
 from picbucket.settings import MIB, Settings
 
@@ -35,6 +36,16 @@ IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 def quota_for(settings: Settings) -> Quota:
     """Return the per-user quota the settings define."""
     return Quota(max_bytes=settings.quota_mb * MIB, max_images=settings.quota_images)
+
+
+@cache
+def _budget(total_bytes: int, wait_seconds: float) -> DecodeBudget:
+    return DecodeBudget(total_bytes, wait_seconds)
+
+
+def decode_budget(settings: Settings) -> DecodeBudget:
+    """Return this process's decode budget (one per process: memory is per process)."""
+    return _budget(settings.decode_budget_mb * MIB, settings.decode_wait_seconds)
 
 
 def limits_for(settings: Settings, max_bytes: int | None = None) -> Limits:
@@ -78,13 +89,13 @@ def store_image(
     """
     quota = quota_for(settings)
     _check_quota_early(backends, owner_id, quota)
-    processed = process_upload(source, limits_for(settings, max_bytes))
+    processed = process_upload(source, limits_for(settings, max_bytes), decode_budget(settings))
     try:
         image = _new_image(owner_id, title_from_filename(filename), processed, backends.clock())
         backends.images.add(image, quota)
         try:
-            _put(backends, image.original, processed.original, image.id)
-            _put(backends, image.thumbnail, processed.thumbnail, image.id)
+            for variant, rendition in zip(image.variants, processed.renditions(), strict=True):
+                _put(backends, variant, rendition, image.id)
             if not backends.images.set_status(
                 owner_id, image.id, ImageStatus.PENDING, ImageStatus.READY
             ):
@@ -123,14 +134,25 @@ def _new_image(owner_id: str, title: str, processed: ProcessedImage, created: da
         height=processed.height,
         original=_variant(f"{prefix}/original.{processed.original.extension}", processed.original),
         thumbnail=_variant(f"{prefix}/thumb.{processed.thumbnail.extension}", processed.thumbnail),
+        display=(
+            _variant(f"{prefix}/display.{processed.display.extension}", processed.display)
+            if processed.display
+            else None
+        ),
         created=created,
         status=ImageStatus.PENDING,
+        taken_at=processed.taken_at,
     )
 
 
 def _variant(key: str, rendition: Rendition) -> Variant:
     return Variant(
-        key=key, content_type=rendition.content_type, size=rendition.size, sha256=rendition.sha256
+        key=key,
+        content_type=rendition.content_type,
+        size=rendition.size,
+        sha256=rendition.sha256,
+        width=rendition.width,
+        height=rendition.height,
     )
 
 
@@ -148,7 +170,7 @@ def _put(backends: Backends, variant: Variant, rendition: Rendition, image_id: s
 def _discard(backends: Backends, image: Image) -> None:
     """Best-effort removal of a half-stored image; reconcile finishes what this cannot."""
     try:
-        for variant in (image.original, image.thumbnail):
+        for variant in image.variants:
             backends.blobs.delete(variant.key)
         backends.images.remove(image.owner_id, image.id)
     except Exception:

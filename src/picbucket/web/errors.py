@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from picbucket.domain import (
     BackendUnavailable,
+    Busy,
     Conflict,
     InvalidCursor,
     InvalidImage,
@@ -78,6 +79,7 @@ DOMAIN_ERRORS: tuple[tuple[type[PicbucketError], int, str], ...] = (
     (InvalidInput, 400, "invalid_input"),
     (Conflict, 409, "conflict"),
     (BackendUnavailable, 503, "backend_unavailable"),
+    (Busy, 503, "busy"),
     (SignInRefused, 403, "sign_in_refused"),
 )
 
@@ -93,7 +95,10 @@ def status_of(exc: PicbucketError) -> tuple[int, str]:
 def domain_error_response(exc: PicbucketError) -> Response:
     """Answer a domain error with its status, code and message for a person."""
     status, code = status_of(exc)
-    return error_response(status, code, exc.message)
+    response = error_response(status, code, exc.message)
+    if isinstance(exc, Busy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def error_response(status: int, code: str, message: str) -> Response:

@@ -36,14 +36,24 @@ def index() -> str:
     )
 
 
+def _posted_files() -> int:
+    """Count the files in this post, so each one is counted by the upload rate limit."""
+    return max(1, len(request.files.getlist("file")))
+
+
 @bp.post("/upload")
 @login_required
-@limiter.limit(lambda: settings().rate_limit_upload)
+@limiter.limit(lambda: settings().rate_limit_upload, cost=_posted_files)
 def upload() -> Response:
     """Store files posted by the no-JavaScript form (the page itself uses the API)."""
     files = request.files.getlist("file")
     if not files or not any(f.filename for f in files):
         flash("Choose at least one image to upload.", "warning")
+        return redirect(url_for("gallery.index"))
+    most = settings().max_files_per_request
+    if len(files) > most:
+        # Refused before any is processed: one request is bounded work.
+        flash(f"Upload at most {most} files at a time; you chose {len(files)}.", "danger")
         return redirect(url_for("gallery.index"))
     for file in files:
         try:
@@ -73,9 +83,11 @@ def image_page(image_id: str) -> str:
 @bp.get("/i/<image_id>/<variant>.<ext>")
 @login_required
 def image_bytes(image_id: str, variant: str, ext: str) -> Response:
-    """Serve the owner's original or thumbnail."""
+    """Serve the owner's original, display rendition or thumbnail."""
     image = image_service.get_image(backends(), owner_id(), image_id)
-    chosen = {"original": image.original, "thumb": image.thumbnail}.get(variant)
+    chosen = {"original": image.original, "thumb": image.thumbnail, "display": image.display}.get(
+        variant
+    )
     if chosen is None or not chosen.key.endswith(f".{ext}"):
         abort(404)
     return variant_response(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response
 
+from picbucket.domain import Image, Variant
 from picbucket.services.shares import open_share
 from picbucket.web.context import backends, settings
 from picbucket.web.media import variant_response
@@ -38,9 +39,20 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
 
 @bp.get("/<token>/image.<ext>")
 def image(token: str, ext: str) -> Response:
-    """Serve the shared image's bytes (streamed, or redirected to a signed URL)."""
+    """Serve the shared image's original (the "direct image" link)."""
     _, shared = open_share(backends(), token)
-    variant = shared.original
+    return _serve(shared, shared.original, ext)
+
+
+@bp.get("/<token>/display.<ext>")
+def display(token: str, ext: str) -> Response:
+    """Serve the screen-sized rendition the share page and link previews show."""
+    _, shared = open_share(backends(), token)
+    return _serve(shared, shared.shown, ext)
+
+
+def _serve(shared: Image, variant: Variant, ext: str) -> Response:
+    """Stream one of the shared image's files, or redirect to a signed URL."""
     if not variant.key.endswith(f".{ext}"):
         abort(404)
     if settings().share_delivery == "signed-url":

@@ -7,24 +7,38 @@ from typing import Any
 from flask import url_for
 from markupsafe import escape
 
-from picbucket.domain import Image, Share, Usage
-from picbucket.imaging import thumbnail_box
+from picbucket.domain import Image, Share, Usage, Variant
 from picbucket.services.uploads import quota_for
 from picbucket.settings import MIB
 from picbucket.web.context import settings
 
 
+def extension(variant: Variant) -> str:
+    """Return a stored file's extension (from its generated key)."""
+    return variant.key.rsplit(".", 1)[-1]
+
+
+def variant_url(image: Image, name: str, *, external: bool = False) -> str:
+    """Return the owner's URL of one stored file: "original", "display" or "thumb"."""
+    variant = {"original": image.original, "display": image.shown, "thumb": image.thumbnail}[name]
+    if name == "display" and image.display is None:
+        name = "original"
+    return url_for(
+        "gallery.image_bytes",
+        image_id=image.id,
+        variant=name,
+        ext=extension(variant),
+        _external=external,
+    )
+
+
 def image_urls(image: Image) -> dict[str, str]:
-    """Return the absolute page, bytes and thumbnail URLs of an owner's image."""
-    ext = image.original.key.rsplit(".", 1)[-1]
+    """Return the absolute page, bytes, display and thumbnail URLs of an owner's image."""
     return {
         "page_url": url_for("gallery.image_page", image_id=image.id, _external=True),
-        "image_url": url_for(
-            "gallery.image_bytes", image_id=image.id, variant="original", ext=ext, _external=True
-        ),
-        "thumbnail_url": url_for(
-            "gallery.image_bytes", image_id=image.id, variant="thumb", ext="webp", _external=True
-        ),
+        "image_url": variant_url(image, "original", external=True),
+        "display_url": variant_url(image, "display", external=True),
+        "thumbnail_url": variant_url(image, "thumb", external=True),
     }
 
 
@@ -38,16 +52,23 @@ def image_json(image: Image) -> dict[str, Any]:
         "bytes": image.original.size,
         "content_type": image.original.content_type,
         "created": image.created.isoformat(),
+        "taken_at": image.taken_at.isoformat() if image.taken_at else None,
+        "thumbnail_width": thumb_size(image)[0],
+        "thumbnail_height": thumb_size(image)[1],
         **image_urls(image),
     }
 
 
 def share_urls(image: Image, token: str) -> dict[str, str]:
-    """Return the public page and direct image URLs of a share link."""
-    ext = image.original.key.rsplit(".", 1)[-1]
+    """Return the public page, direct image (original) and display URLs of a share link."""
     return {
         "share_url": url_for("share.page", token=token, _external=True),
-        "share_image_url": url_for("share.image", token=token, ext=ext, _external=True),
+        "share_image_url": url_for(
+            "share.image", token=token, ext=extension(image.original), _external=True
+        ),
+        "share_display_url": url_for(
+            "share.display", token=token, ext=extension(image.shown), _external=True
+        ),
     }
 
 
@@ -102,4 +123,8 @@ def human_bytes(size: int) -> str:
 
 def thumb_size(image: Image) -> tuple[int, int]:
     """Return the thumbnail's pixel size, so the page reserves space before it loads."""
-    return thumbnail_box(image.width, image.height)
+    if image.thumbnail.width:
+        return image.thumbnail.width, image.thumbnail.height
+    # Records from before pipeline v2 do not say; their thumbnails fit a 400 px box.
+    scale = min(1.0, 400 / max(image.width, image.height, 1))
+    return max(1, round(image.width * scale)), max(1, round(image.height * scale))
