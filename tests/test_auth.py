@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request
 
 from conftest import csrf_token, provider_callback, sign_in
 
@@ -108,13 +115,30 @@ def test_session_is_reissued_at_sign_in(client: FlaskClient) -> None:
         ("https://evil.test/", "/"),
         ("//evil.test/", "/"),
         ("/\\evil.test", "/"),
+        ("/settings\r\nSet-Cookie: picbucket_session=stolen", "/"),
+        ("/settings\nLocation: https://evil.test/", "/"),
+        ("/\t/evil.test", "/"),
+        ("/\x00", "/"),
+        ("/\x7f", "/"),
+        ("/settings\\..\\", "/"),
+        ("/search?q=a%0d%0ab", "/search?q=a%0d%0ab"),
     ],
 )
 def test_next_only_redirects_within_the_site(
     client: FlaskClient, target: str, expected: str
 ) -> None:
     response = client.get(provider_callback(client, "alice@example.com", next=target))
+    assert response.status_code == 302
     assert response.headers["Location"] == expected
+    assert "Hello, Alice" in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["/settings\r\nX-Injected: 1", "//evil.test/", "/\t/evil.test"])
+def test_next_is_ignored_for_someone_already_signed_in(alice: FlaskClient, target: str) -> None:
+    response = alice.get("/login", query_string={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert "X-Injected" not in response.headers
 
 
 def test_pages_need_sign_in(client: FlaskClient) -> None:
@@ -128,3 +152,130 @@ def test_unreachable_provider_gets_a_clear_503(client: FlaskClient) -> None:
     response = client.get("/login")
     assert response.status_code == 503
     assert "identity provider cannot be reached" in response.get_data(as_text=True)
+
+
+# -- ID tokens that are not for this sign-in -------------------------------------------
+# Each token below is minted and signed by the real provider; only the one claim under
+# test is wrong. Authlib checks them and raises; the app must answer 400, not 500.
+
+
+def _start_sign_in(client: FlaskClient, email: str) -> tuple[str, dict[str, str]]:
+    """Start sign-in and approve it; return the callback path and the authorize query."""
+    start = client.get("/login")
+    assert start.status_code == 302
+    authorize = start.headers["Location"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    answer = requests.post(authorize, data={"sub": email}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    callback = urlsplit(answer.headers["Location"])
+    return f"{callback.path}?{callback.query}", query
+
+
+@contextmanager
+def _token_endpoint(answer: Callable[[Request], dict[str, Any]]) -> Iterator[str]:
+    """Serve a stand-in token endpoint (the one simulated part) that answers ``answer``."""
+
+    def wsgi(environ: Any, start_response: Any) -> list[bytes]:
+        body = json.dumps(answer(Request(environ))).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/oauth2/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _use_token_endpoint(app: Any, url: str) -> None:
+    """Point the app's (already discovered) provider metadata at another token endpoint."""
+    client = app.extensions["authlib.integrations.flask_client"].oidc
+    client.server_metadata["token_endpoint"] = url
+
+
+def _assert_refused(response: Any, client: FlaskClient) -> None:
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "could not be verified" in page
+    assert "Hello," not in client.get("/").get_data(as_text=True)
+
+
+def test_id_token_with_a_wrong_nonce_is_refused(client: FlaskClient) -> None:
+    callback, _ = _start_sign_in(client, "alice@example.com")
+    # As if the token answered another sign-in attempt: the nonce this browser expects changes.
+    with client.session_transaction() as session:
+        [key] = [k for k in session if k.startswith("_state_oidc_")]
+        state = dict(session[key])
+        state["data"] = {**state["data"], "nonce": "a-nonce-from-another-attempt"}
+        session[key] = state
+    _assert_refused(client.get(callback), client)
+
+
+def test_id_token_from_another_issuer_name_is_refused(
+    client: FlaskClient, app: Any, issuer: str
+) -> None:
+    """The real token for this code, but issued as http://localhost:… (iss differs)."""
+    other_name = issuer.replace("127.0.0.1", "localhost")
+
+    def relay(request: Request) -> dict[str, Any]:
+        forwarded = requests.post(
+            f"{other_name}/oauth2/token",
+            data=request.form.to_dict(),
+            headers={"Authorization": request.headers.get("Authorization", "")},
+            timeout=10,
+        )
+        token: dict[str, Any] = forwarded.json()
+        assert _claims(token["id_token"])["iss"] == other_name
+        return token
+
+    callback, _ = _start_sign_in(client, "alice@example.com")
+    with _token_endpoint(relay) as url:
+        _use_token_endpoint(app, url)
+        _assert_refused(client.get(callback), client)
+
+
+def test_id_token_for_another_client_is_refused(client: FlaskClient, app: Any, issuer: str) -> None:
+    """A token the provider issued to another app (aud differs), with the right nonce."""
+    callback, query = _start_sign_in(client, "alice@example.com")
+    other = "another-app"
+    approve = requests.post(
+        f"{issuer}/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": other,
+            "redirect_uri": "http://127.0.0.1/elsewhere",
+            "scope": "openid email profile",
+            "state": "s",
+            "nonce": query["nonce"],
+        },
+        data={"sub": "alice@example.com"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    code = parse_qs(urlsplit(approve.headers["Location"]).query)["code"][0]
+    minted = requests.post(
+        f"{issuer}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1/elsewhere",
+        },
+        auth=(other, "secret"),
+        timeout=10,
+    ).json()
+    assert _claims(minted["id_token"])["aud"] in (other, [other])
+    with _token_endpoint(lambda _request: minted) as url:
+        _use_token_endpoint(app, url)
+        _assert_refused(client.get(callback), client)
+
+
+def _claims(id_token: str) -> dict[str, Any]:
+    payload = id_token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return decoded

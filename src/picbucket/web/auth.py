@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from picbucket.domain import User
@@ -95,6 +96,10 @@ def safe_next(target: str | None) -> str | None:
     """Return ``target`` if it is a path on this site, else None (no open redirects)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
+    # Control characters would split the Location header (a 500) or, as browsers drop
+    # tabs and newlines from URLs, turn "/\t/evil" into "//evil": refuse them all.
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None
@@ -132,6 +137,16 @@ def callback() -> Response | tuple[str, int]:
     except OAuthError as exc:
         current_app.logger.warning("sign-in failed: %s", exc.error)
         return _refused("The identity provider did not complete the sign-in.", 400)
+    except JoseError as exc:
+        # The ID token's signature, nonce, issuer or audience is wrong: not for this
+        # sign-in, or not from the provider we trust. Nobody is signed in.
+        current_app.logger.warning("sign-in refused: ID token invalid (%s)", exc)
+        log_event("sign_in_refused", reason=f"invalid ID token: {exc}")
+        return _refused(
+            "The identity provider's answer could not be verified for this sign-in. "
+            "Please sign in again.",
+            400,
+        )
     except requests.RequestException as exc:
         return _provider_unreachable(exc)
     claims = token.get("userinfo") or {}
