@@ -144,3 +144,10 @@ def test_tag_pointing_outside_the_profile_is_dropped() -> None:
     bad = bytearray(iccfiles.display_p3())
     struct.pack_into(">I", bad, 132 + 4, 0x7FFFFFFF)
     assert rebuild(bytes(bad)) is None
+
+
+def test_absurd_curve_parameters_drop_the_profile() -> None:
+    # sRGB's curve but a gamma of -30000: it overflows when compared with sRGB's.
+    g, a, b, c, d = -30000.0, *iccfiles.SRGB_PARA[2:]
+    source = iccfiles.matrix_profile(P3, iccfiles.para(3, g, a, b, c, d))
+    assert rebuild(source) is None

@@ -256,3 +256,10 @@ def test_unknown_critical_chunk_is_invalid() -> None:
     parts = chunks(laden(picture("RGB")))
     with pytest.raises(InvalidImage, match="unsupported"):
         run(assemble([*parts[:1], (b"ABCD", b""), *parts[1:]]))
+
+
+def test_short_header_with_a_valid_checksum_is_invalid() -> None:
+    parts = chunks(laden(picture("RGB")))
+    parts[0] = (b"IHDR", parts[0][1][:12])
+    with pytest.raises(InvalidImage, match="header"):
+        run(assemble(parts))

@@ -50,8 +50,8 @@ def rebuild(profile: bytes) -> bytes | None:
     """Return a new minimal profile with the same colorimetry, or None if it cannot be kept."""
     try:
         return _rebuild(profile)
-    except (_Malformed, struct.error, ValueError):
-        return None
+    except (_Malformed, struct.error, ValueError, ArithmeticError):
+        return None  # ArithmeticError: absurd curve parameters overflow when evaluated
 
 
 def _rebuild(profile: bytes) -> bytes | None:

@@ -100,6 +100,8 @@ def rewrite(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
 
 def _small(out: BinaryIO, state: _State, kind: bytes, data: bytes) -> None:
     if kind == b"IHDR":
+        if len(data) != 13:
+            raise InvalidImage("The PNG header is invalid.")
         state.width, state.height, depth, colour, compression, filtering, interlace = struct.unpack(
             ">IIBBBBB", data
         )
