@@ -142,3 +142,24 @@ def test_the_pool_never_holds_more_than_its_size(tmp_path: Path) -> None:
         store.close()
     assert store.pool.open_count() == 0
     assert POOL_SIZE >= 2
+
+
+def test_a_forked_child_opens_its_own_connections(tmp_path: Path) -> None:
+    store = SqliteRecords(tmp_path / "picbucket.sqlite3")
+    with store.pool.borrow() as conn:
+        parents = id(conn)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a pre-forking server's worker
+        try:
+            with store.pool.borrow() as conn:
+                ok = id(conn) != parents and conn.execute("SELECT 1").fetchone()[0] == 1
+            os.write(write, b"ok" if ok else b"shared")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 16)
+    os.waitpid(pid, 0)
+    os.close(read)
+    store.close()
+    assert answer == b"ok"

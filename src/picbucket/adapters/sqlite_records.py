@@ -10,6 +10,7 @@ The schema is brought up to date at start by ``sqlite_migrations``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -69,6 +70,8 @@ class ConnectionPool:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        # SQLite connections must not cross fork(): a child drops what its parent opened.
+        self._pid = os.getpid()
         # The connection a thread holds, so a nested borrow reuses it instead of
         # taking a second slot (which could deadlock a full pool).
         self._held = threading.local()
@@ -96,6 +99,8 @@ class ConnectionPool:
         conn: sqlite3.Connection | None = None
         try:
             with self._lock:
+                if self._pid != os.getpid():
+                    self._pid, self._idle = os.getpid(), []
                 conn = self._idle.pop() if self._idle else None
             conn = conn or self._open()
             self._held.conn = conn
