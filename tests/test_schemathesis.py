@@ -41,7 +41,7 @@ from picbucket.settings import Settings
 from picbucket.web.api import OPERATIONS
 
 # Cases per operation and mode: 11 operations x 2 modes x this stays well under a minute on 2 cores.
-CASES = 25
+CASES = 50
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
