@@ -90,7 +90,8 @@ def rewrite(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
             reader.skip(length + 4)  # text, time, private and unknown ancillary chunks
     if state.idat == "before":
         raise InvalidImage("The PNG file has no image data.")
-    if state.animated and len(state.budget.frames) != state.frames_declared:
+    expected = state.frames_declared + (0 if state.default_is_frame else 1)
+    if state.animated and len(state.budget.frames) != expected:
         raise InvalidImage("The animated PNG has a different number of frames than it declares.")
     frames = state.budget.frames if state.animated else [Frame(state.width, state.height)]
     return Parsed(
@@ -179,6 +180,10 @@ def _image_data(reader: Reader, out: BinaryIO, state: _State, kind: bytes, lengt
         if state.idat == "after" or not state.width:
             raise InvalidImage("The PNG file is damaged (its image data is split).")
         _write_orientation(out, state)
+        if state.idat == "before" and state.animated and not state.default_is_frame:
+            # A default image outside the animation: Pillow shows it as frame 0.
+            state.budget.total -= state.width * state.height
+            state.budget.add(Frame(state.width, state.height))
         state.idat = "in"
     else:
         if not state.animated or state.idat == "before" or length < 4:
