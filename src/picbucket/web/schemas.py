@@ -133,8 +133,12 @@ class Image(Response):
     bytes: int
     content_type: str
     created: DateTime
+    taken_at: DateTime | None = Field(description="When the photo was taken (EXIF), if known.")
+    thumbnail_width: int
+    thumbnail_height: int
     page_url: Url
-    image_url: Url
+    image_url: Url = Field(description="The original file, as uploaded (metadata cleaned).")
+    display_url: Url = Field(description="A rendition for screens; the original if small.")
     thumbnail_url: Url
 
 
@@ -151,8 +155,9 @@ class Share(Response):
 class NewShare(Share):
     """A share link just created, with its public URLs (shown this once)."""
 
-    share_url: Url
-    share_image_url: Url
+    share_url: Url = Field(description="The public page.")
+    share_image_url: Url = Field(description="The original file, for embedding.")
+    share_display_url: Url = Field(description="The rendition for screens.")
 
 
 class StoredImage(Image):
