@@ -29,6 +29,14 @@ def settings_overrides() -> dict[str, Any]:
     return {"max_upload_mb": 1, "max_direct_upload_mb": 5}
 
 
+def _finish(client: FlaskClient, upload_id: str) -> Any:
+    return client.post(
+        f"/api/v1/uploads/{upload_id}/complete",
+        json={"filename": "scan.png"},
+        headers={"X-CSRFToken": csrf_token(client)},
+    )
+
+
 def _start(client: FlaskClient, size: int, content_type: str = "image/png") -> Any:
     return client.post(
         "/api/v1/uploads",
@@ -44,7 +52,8 @@ def test_large_file_goes_straight_to_the_bucket(alice: FlaskClient, backends: Ba
     assert ticket.status_code == 201, ticket.json
     body = ticket.json
     assert body["method"] == "PUT"
-    assert body["headers"]["x-goog-content-length-range"] == f"0,{5 * 1024 * 1024}"
+    # Cloud Storage itself refuses a body of any other length than the announced one.
+    assert body["headers"]["x-goog-content-length-range"] == f"{len(data)},{len(data)}"
     assert "X-Goog-Signature=" in body["url"]
     assert f"/incoming/{user_id_of(alice)}/" in body["url"]
 
@@ -102,3 +111,59 @@ def test_direct_upload_checks_type_size_and_owner(
     )
     assert unknown.status_code == 404
     assert "expired" in unknown.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "announced_minus_sent",
+    [-1, 1, -1024 * 1024],
+    ids=["one-byte-more", "one-byte-less", "1MB-more"],
+)
+def test_a_file_of_another_size_than_announced_is_refused(
+    alice: FlaskClient, backends: Backends, announced_minus_sent: int
+) -> None:
+    """The emulator ignores signed headers (a bucket would not): finish is the backstop."""
+    data = imagefiles.noise_png((900, 800))
+    announced = len(data) + announced_minus_sent
+    body = _start(alice, announced).json
+    put = requests.put(body["url"], data=data, headers=body["headers"], timeout=30)
+    assert put.status_code == 200  # a real bucket answers 400 here; the emulator stores it
+    done = _finish(alice, body["upload_id"])
+    assert done.status_code == 400, done.json
+    assert f"{len(data)} bytes but {announced} were announced" in done.json["error"]["message"]
+    assert stored_blob_keys(backends) == []  # the incoming copy is removed, nothing stored
+    assert backends.images.usage(user_id_of(alice)).images == 0
+    assert _finish(alice, body["upload_id"]).status_code == 404  # and it cannot be retried
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"max_upload_mb": 1, "max_direct_upload_mb": 5, "quota_mb": 4}]
+)
+def test_abandoned_incoming_bytes_count_against_the_quota(
+    alice: FlaskClient, backends: Backends
+) -> None:
+    data = imagefiles.noise_png((900, 800))  # ~2.1 MB of a 4 MB quota
+    abandoned = _start(alice, len(data)).json
+    requests.put(abandoned["url"], data=data, headers=abandoned["headers"], timeout=30)
+    # Never finished: the 2 MB still sit in the bucket, so a second one does not fit.
+    refused = _start(alice, len(data))
+    assert refused.status_code == 413, refused.json
+    assert refused.json["error"]["code"] == "quota_exceeded"
+    # Once it is finished (or reconcile removes it), the room is back.
+    assert _finish(alice, abandoned["upload_id"]).status_code == 201
+    kept = backends.images.usage(user_id_of(alice)).bytes
+    assert kept > 0
+    again = _start(alice, 4 * 1024 * 1024 - kept + 1)
+    assert again.status_code == 413  # stored bytes still count, of course
+    assert _start(alice, 1000).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"max_upload_mb": 1, "max_direct_upload_mb": 5, "quota_images": 2}]
+)
+def test_abandoned_incoming_files_count_against_the_image_quota(alice: FlaskClient) -> None:
+    for _ in range(2):
+        body = _start(alice, 100).json
+        requests.put(body["url"], data=b"x" * 100, headers=body["headers"], timeout=30)
+    refused = _start(alice, 100)
+    assert refused.status_code == 413
+    assert "quota of 2 images" in refused.json["error"]["message"]

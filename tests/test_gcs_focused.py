@@ -332,7 +332,7 @@ def test_download_url_is_v4_signed_with_response_overrides(
     assert query["response-content-disposition"] == 'inline; filename="img1-thumb.webp"'
 
 
-def test_upload_ticket_binds_type_size_and_create_only(
+def test_upload_ticket_binds_type_exact_size_and_create_only(
     rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No network: signs locally; the ticket's headers must be exactly the signed ones."""
@@ -345,7 +345,7 @@ def test_upload_ticket_binds_type_size_and_create_only(
     assert ticket.method == "PUT"
     assert ticket.headers == {
         "Content-Type": "image/jpeg",
-        "x-goog-content-length-range": "0,150000000",
+        "x-goog-content-length-range": "150000000,150000000",
         "x-goog-if-generation-match": "0",
     }
     assert (
@@ -357,10 +357,13 @@ def test_upload_ticket_binds_type_size_and_create_only(
     assert query["X-Goog-SignedHeaders"] == (
         "content-type;host;x-goog-content-length-range;x-goog-if-generation-match"
     )
-    # A browser that sends another type or size range breaks the signature.
+    # A browser that sends another type or size range breaks the signature: the body
+    # must be exactly the announced size, neither more nor less.
     for tampered in (
         {**ticket.headers, "Content-Type": "text/html"},
         {**ticket.headers, "x-goog-content-length-range": "0,999999999999"},
+        {**ticket.headers, "x-goog-content-length-range": "0,150000000"},
+        {**ticket.headers, "x-goog-content-length-range": "150000000,150000001"},
     ):
         with pytest.raises(InvalidSignature):
             verify_v4(ticket.url, "PUT", tampered, rsa_key.public_key())

@@ -213,16 +213,19 @@ class GcsBlobStore:
     def upload_ticket(
         self, key: str, content_type: str, max_bytes: int, ttl: timedelta
     ) -> UploadTicket | None:
-        """Return a V4 signed PUT bound to type, size range and create-only, or None."""
+        """Return a V4 signed PUT for exactly ``max_bytes`` of one type, create-only, or None.
+
+        ``max_bytes`` is the size the browser announced: the body must be that long.
+        """
         signing = self._signing_kwargs()
         if signing is None:
             return None
         ttl = min(ttl, MAX_SIGNED_TTL)
-        # Signed headers: the browser must send exactly these, so Cloud Storage
-        # itself refuses another type, a body over max_bytes, or an overwrite.
+        # Signed headers: the browser must send exactly these, so Cloud Storage itself
+        # refuses another type, a body of any other length, or an overwrite.
         headers = {
             "Content-Type": content_type,
-            "x-goog-content-length-range": f"0,{max_bytes}",
+            "x-goog-content-length-range": f"{max_bytes},{max_bytes}",
             "x-goog-if-generation-match": "0",
         }
         expires = datetime.now(UTC) + ttl
