@@ -27,6 +27,12 @@ ERRORS = {
     429: "Too many requests; wait a minute (see Retry-After).",
     503: "Storage is unavailable; try again shortly.",
 }
+# Headers some errors carry, so a client knows when to retry or how to authenticate.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": 'Bearer realm="picbucket"'},
+    429: {"Retry-After": "Seconds to wait."},
+    503: {"Retry-After": "Seconds to wait, when the server knows (busy decoding)."},
+}
 SESSION_COOKIE = "picbucket_session"
 _REF = "#/components/schemas/{model}"
 
@@ -104,10 +110,7 @@ def openapi_document(server_url: str, operations: Iterable[Operation]) -> dict[s
                     "description": "The page's csrf-token meta tag; with the session only.",
                 },
             },
-            "responses": {
-                str(status): _json_response(reason, {"$ref": _REF.format(model="Error")})
-                for status, reason in ERRORS.items()
-            },
+            "responses": {str(status): _error_response(status) for status in ERRORS},
             "schemas": components,
         },
     }
@@ -207,6 +210,16 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": _REF.format(model=model.__name__)}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response = _json_response(ERRORS[status], {"$ref": _REF.format(model="Error")})
+    if status in ERROR_HEADERS:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in ERROR_HEADERS[status].items()
+        }
+    return response
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
