@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import BaseModel
@@ -14,6 +16,7 @@ from werkzeug.test import TestResponse
 
 import imagefiles
 from conftest import csrf_token
+from picbucket.dev.emulators import write_throwaway_key
 from picbucket.services.shares import EXPIRY_CHOICES
 from picbucket.web import schemas
 
@@ -175,3 +178,29 @@ def test_real_answers_match_the_declared_response_models(alice: FlaskClient) -> 
     _conforms(schemas.NewShare, _json(new))
     _conforms(schemas.ShareList, _json(alice.get(f"{PREFIX}/shares?image_id={image_id}")))
     _conforms(schemas.Error, _json(alice.get(f"{PREFIX}/images/nope")))
+
+
+class TestDirectUploadAnswers:
+    """Direct uploads need Cloud Storage with URL signing: the emulator and a throwaway key."""
+
+    @pytest.fixture
+    def backend_overrides(self, gcp_settings: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+        """Sign upload URLs with a throwaway key against the storage emulator."""
+        return {**gcp_settings, "signing_key_file": str(write_throwaway_key(tmp_path / "k.json"))}
+
+    def test_ticket_and_stored_image_match_the_declared_models(self, alice: FlaskClient) -> None:
+        headers = {"X-CSRFToken": csrf_token(alice)}
+        data = imagefiles.png()
+        ticket = alice.post(
+            f"{PREFIX}/uploads",
+            json={"size": len(data), "content_type": "image/png"},
+            headers=headers,
+        )
+        assert ticket.status_code == 201, ticket.data
+        _conforms(schemas.UploadTicket, _json(ticket))
+        sent = _json(ticket)
+        put = requests.put(sent["url"], data=data, headers=sent["headers"], timeout=30)
+        assert put.status_code == 200
+        done = alice.post(f"{PREFIX}/uploads/{sent['upload_id']}/complete", headers=headers)
+        assert done.status_code == 201, done.data
+        _conforms(schemas.StoredImage, _json(done))

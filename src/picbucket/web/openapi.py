@@ -156,7 +156,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.response is None:
         ok = {"description": "Done; no content."}
     else:
-        ok = _json_response("OK", _ref(op.response))
+        ok = _json_response("Created" if op.status == 201 else "OK", _ref(op.response))
     if op.response_headers:
         ok["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}
