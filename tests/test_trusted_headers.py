@@ -54,13 +54,14 @@ def _external_urls(client: FlaskClient, headers: dict[str, str], host: str = "")
     assert sharex.status_code == 200
     config = json.loads(sharex.get_data(as_text=True))
     listed = client.get("/api/v1/images", headers=headers).json
+    body: dict[str, Any] = uploaded.json or {}
     return [
         redirect_uri,
-        uploaded.json["share"]["share_url"],
-        uploaded.json["share"]["share_image_url"],
+        body["share"]["share_url"],
+        body["share"]["share_image_url"],
         config["RequestURL"],
         config["Name"],
-        *_strings(uploaded.json),
+        *_strings(body),
         *_strings(listed),
     ]
 
