@@ -1,4 +1,4 @@
-"""Benchmarks: thumbnails, uploads and the gallery at 10,000 images (`make bench`).
+"""Benchmarks: the media pipeline, uploads and the gallery at 10,000 images (`make bench`).
 
 Measures, not asserts: prints a table of medians. Runs on the embedded default
 (local disk + SQLite); ``--gcp`` adds the same gallery and share-delivery numbers
@@ -9,80 +9,21 @@ from __future__ import annotations
 
 import argparse
 import io
-import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from bench_imaging import bench_pipeline, median_ms, photo_jpeg
 
 from picbucket import create_app
 from picbucket.domain import Image as ImageRecord
 from picbucket.domain import ImageStatus, Quota, User, Variant, new_id, user_id_for, utcnow
-from picbucket.imaging import Limits, make_thumbnail, process_upload, thumbnail_box
 from picbucket.settings import Settings
-
-LIMITS = Limits(max_bytes=25 * 1024 * 1024, max_pixels=50_000_000, max_frames=300)
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    """Return the median wall time of ``fn`` in milliseconds."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def photo_jpeg(width: int, height: int) -> bytes:
-    """Return a photo-like JPEG (smooth gradients plus noise, so it compresses like one)."""
-    rng = random.Random(7)
-    small = Image.frombytes(
-        "RGB", (width // 16, height // 16), rng.randbytes(width * height * 3 // 256)
-    )
-    img = small.resize((width, height), Image.Resampling.BICUBIC)
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=90)
-    return out.getvalue()
-
-
-def bench_imaging(runs: int) -> list[tuple[str, str]]:
-    """Thumbnail with and without draft mode; a whole upload's processing."""
-    data = photo_jpeg(4000, 3000)
-    rows = [("12 MP JPEG size", f"{len(data) / 1e6:.1f} MB")]
-
-    def thumb_draft() -> None:
-        make_thumbnail(io.BytesIO(data)).data.close()
-
-    def thumb_full() -> None:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            img.thumbnail((400, 400))
-
-    rows.append(
-        ("thumbnail, draft (reduced-scale) decode", f"{median_ms(thumb_draft, runs):.0f} ms")
-    )
-    rows.append(("thumbnail, full decode", f"{median_ms(thumb_full, runs):.0f} ms"))
-    with Image.open(io.BytesIO(data)) as img:
-        img.draft("RGB", thumbnail_box(*img.size))
-        draft_pixels = img.size[0] * img.size[1]
-    decoded = f"{draft_pixels * 3 / 1e6:.1f} MB vs {4000 * 3000 * 3 / 1e6:.0f} MB"
-    rows.append(("decoded pixels for a thumbnail, draft vs full", decoded))
-
-    def whole() -> None:
-        process_upload(io.BytesIO(data), LIMITS).close()
-
-    rows.append(
-        ("process_upload (validate, re-encode, thumbnail)", f"{median_ms(whole, runs):.0f} ms")
-    )
-    return rows
 
 
 def _record(owner: str, index: int) -> ImageRecord:
@@ -223,7 +164,7 @@ def main() -> None:
     parser.add_argument("--gcp", action="store_true", help="also run on the emulators")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
-    rows += bench_imaging(args.runs)
+    rows += bench_pipeline(args.runs)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         base = Settings(
             data_dir=Path(tmp) / "local",

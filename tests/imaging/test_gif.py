@@ -135,16 +135,32 @@ def refused_quickly(data: bytes, limits: Limits = LIMITS) -> str:
 
 
 def test_small_first_frame_then_huge_frames_is_refused_from_headers() -> None:
-    rects = [(0, 0, 1, 1)] + [(0, 0, 7000, 7000)] * 20
-    assert "in all its frames" in refused_quickly(handmade((1, 1), rects))
+    # The bomb: 184 KB, a 1x1 image whose later frames are 7000x7000 each.
+    for count in (1, 4, 20):
+        rects = [(0, 0, 1, 1)] + [(0, 0, 7000, 7000)] * count
+        message = refused_quickly(handmade((1, 1), rects))
+        assert message.startswith("A frame of this GIF (7000x7000 at 0,0) reaches past the 1x1")
+
+
+def test_huge_frames_within_the_canvas_are_counted_over_all_frames() -> None:
+    rects = [(0, 0, 7000, 7000)] * 20
+    assert "in all its frames" in refused_quickly(handmade((7000, 7000), rects))
     strict = Limits(max_bytes=25_000_000, max_pixels=40_000_000, max_frames=100)
-    message = refused_quickly(handmade((1, 1), rects), strict)
+    message = refused_quickly(handmade((7000, 7000), rects[:1]), strict)
     assert message == "A frame of the image is 49 megapixels; the limit is 40 megapixels."
 
 
 def test_canvas_grown_by_a_far_frame_is_refused() -> None:
     message = refused_quickly(handmade((1, 1), [(0, 0, 1, 1), (9000, 9000, 1, 1)]))
+    assert "reaches past the 1x1 image" in message
+    # A first frame larger than the screen sets the size, as browsers do; still budgeted.
+    message = refused_quickly(handmade((1, 1), [(9000, 9000, 1, 1)]))
     assert message == "The image is 81 megapixels; the limit is 50 megapixels."
+
+
+def test_first_frame_larger_than_the_screen_is_kept() -> None:
+    _, parsed = run(handmade((1, 1), [(0, 0, 4, 3), (1, 1, 2, 2)]))
+    assert (parsed.width, parsed.height) == (4, 3)
 
 
 def test_many_frames_are_refused() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from picbucket.domain import InvalidImage
+from picbucket.domain import InvalidImage, TooLarge
 from picbucket.imaging._io import CHUNK, Budget, Reader, check_size
 from picbucket.imaging.container import Frame, Limits, Parsed
 
@@ -60,9 +60,18 @@ def _image(
     """Check and copy one image descriptor, colour table and LZW data; return the grown canvas."""
     descriptor = reader.read(9)
     x, y, width, height, packed = struct.unpack("<HHHHB", descriptor)
+    first = not budget.frames
     budget.add(Frame(width, height, x, y))
-    # Decoders (Pillow too) grow the canvas to hold a frame that lies outside the screen.
-    canvas = (max(canvas[0], x + width), max(canvas[1], y + height))
+    grown = (max(canvas[0], x + width), max(canvas[1], y + height))
+    if grown != canvas and not first:
+        # Decoders (Pillow too) grow the canvas for a frame outside it. Browsers size
+        # the image by the screen or the first frame; a later frame that reaches past
+        # them is the shape of a memory bomb (a 1x1 GIF with 7000x7000 frames later).
+        raise TooLarge(
+            f"A frame of this GIF ({width}x{height} at {x},{y}) reaches past the "
+            f"{canvas[0]}x{canvas[1]} image; such files are not accepted."
+        )
+    canvas = grown
     budget.canvas(*canvas)
     out.write(bytes([_IMAGE]) + descriptor)
     if packed & 0x80:

@@ -213,24 +213,29 @@ def _upright_size(parsed: Parsed) -> tuple[int, int]:
 
 
 def _render(clean: IO[bytes], parsed: Parsed) -> tuple[Rendition, Rendition | None]:
-    """Decode the clean file once (every frame) and return the thumbnail and display."""
+    """Decode the clean file once (every frame) and return the thumbnail and display.
+
+    Renditions are made at the decode's reduced scale, before turning upright, so
+    the transposition and the encoders work on the fewest pixels.
+    """
     clean.seek(0)
+    animated = len(parsed.frames) > 1
     with Image.open(_KeepOpen(clean), formats=[parsed.format]) as img:  # type: ignore[arg-type]
         if parsed.format == "JPEG":
             img.draft(None, renditions.draft_box(img.width, img.height))
         img.load()
-        first = _upright(_eight_bit(img.copy()), parsed.orientation)
         icc = img.info.get("icc_profile")
+        first = renditions.to_rgb_or_rgba(_eight_bit(img.copy() if animated else img))
         for index in range(1, len(parsed.frames)):
             img.seek(index)  # decoding every frame is the validation of an animation
             img.load()
-    first = renditions.to_rgb_or_rgba(first)
-    upright_w, upright_h = _upright_size(parsed)
+        base = renditions.reduced(first)
     display = None
-    if len(parsed.frames) <= 1 and renditions.needs_display(upright_w, upright_h):
-        display = _encode(renditions.display_image(first), icc, thumbnail=False)
-    thumbnail = _encode(renditions.thumbnail_image(first), icc, thumbnail=True)
-    return thumbnail, display
+    if not animated and renditions.needs_display(*_upright_size(parsed)):
+        shown = _upright(renditions.display_image(base), parsed.orientation)
+        display = _encode(shown, icc, thumbnail=False)
+    thumb = _upright(renditions.thumbnail_image(base), parsed.orientation)
+    return _encode(thumb, icc, thumbnail=True), display
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:

@@ -1,4 +1,8 @@
-"""Validate and re-encode uploaded images: untrusted bytes in, clean variants out.
+"""The first release's pipeline (decode, re-encode everything), kept as the bench's baseline.
+
+Not used by the app: ``make bench`` measures pipeline v2 against it in the same run.
+
+Validate and re-encode uploaded images: untrusted bytes in, clean variants out.
 
 Pure functions over streams: nothing here knows Flask or storage, so this module
 can be fuzzed and benchmarked alone. Every stored byte is produced by Pillow's
