@@ -158,8 +158,8 @@ def test_4_refused_files_say_why(
     quota_before = page.locator("#quota").inner_text()
 
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-    # Its name says JPEG, so the browser calls it image/jpeg and sends it; the
-    # server looks at the bytes and refuses it.
+    # Its name says JPEG, so the browser calls it image/jpeg; the page reads its first
+    # bytes instead and refuses it before sending (the server would refuse it too).
     watch.allow(415, r"/api/v1/images$")
     big = b"\xff\xd8\xff\xe0" + bytes(1024 * 1024 + 512 * 1024)
     page.locator("#file-input").set_input_files(
@@ -170,10 +170,11 @@ def test_4_refused_files_say_why(
         ]
     )
     expect(upload_row(page, "drawing.svg").get_by_role("alert")).to_have_text(
-        re.compile(r"^SVG drawings can’t be uploaded.*JPEG, PNG, GIF and WebP")
+        re.compile(r"^SVG drawings, HTML and other text files can’t be uploaded.*AVIF and HEIC")
     )
     expect(upload_row(page, "notes.jpg").get_by_role("alert")).to_have_text(
-        "This is not a JPEG, PNG, GIF or WebP image (or it is damaged)."
+        "This isn’t an image Picbucket can read. "
+        "Picbucket takes JPEG, PNG, GIF, WebP, AVIF and HEIC images."
     )
     expect(upload_row(page, "huge.jpg").get_by_role("alert")).to_have_text(
         re.compile(r"^This file is 1\.5 MB, over the 1\.0 MB limit per image\.")
@@ -235,7 +236,8 @@ def test_5_rename_share_copy_open_revoke(
     expect(shared_img).to_be_visible()
     assert stranger.evaluate("(img) => img.naturalWidth", shared_img.element_handle()) == 480
     og_image = stranger.locator('meta[property="og:image"]').get_attribute("content")
-    assert og_image and og_image.startswith(share_url + "/image.")
+    # Link previews get the screen-sized rendition, never the original.
+    assert og_image and og_image.startswith(share_url + "/display.")
     og_title = stranger.locator('meta[property="og:title"]').get_attribute("content")
     assert og_title == "Sunset <b>over</b> the bay"
     assert stranger.locator('meta[name="twitter:card"]').get_attribute("content")

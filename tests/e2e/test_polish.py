@@ -38,7 +38,9 @@ def test_empty_gallery_explains_what_to_do(
     expect(empty).to_contain_text("Drag a picture onto this page")
     expect(empty).to_contain_text("Choose images…")
     expect(empty).to_contain_text("Only you can see your images until you create a share link.")
-    expect(page.get_by_text("JPEG, PNG, GIF or WebP, up to 25.0 MB each.")).to_be_visible()
+    expect(
+        page.get_by_text("JPEG, PNG, GIF, WebP, AVIF or HEIC (iPhone), up to 25.0 MB each.")
+    ).to_be_visible()
     watch.assert_clean()
 
 
