@@ -20,13 +20,12 @@ import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import import_module
 from typing import IO, BinaryIO, cast
 
 from PIL import Image, ImageFile
 
 from picbucket.domain import InvalidImage, PicbucketError, TooLarge
-from picbucket.imaging import isobmff, renditions
+from picbucket.imaging import gif, heif, isobmff, jpeg, png, renditions, webp
 from picbucket.imaging._io import check_size
 from picbucket.imaging.budget import DecodeBudget
 from picbucket.imaging.container import Limits, Parsed, Rewriter
@@ -38,15 +37,15 @@ from picbucket.imaging.sniff import HEAD_BYTES, detect
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-# Format -> module and function of its rewriter, imported on first use so a process
-# only loads what its uploads need (libheif comes in with the first HEIC).
-REWRITERS = {
-    "JPEG": ("jpeg", "rewrite"),
-    "PNG": ("png", "rewrite"),
-    "GIF": ("gif", "rewrite"),
-    "WEBP": ("webp", "rewrite"),
-    "AVIF": ("isobmff", "rewrite_avif"),
-    "HEIF": ("heif", "convert_heif"),  # the one format converted: browsers cannot show HEIC
+# The container rewriter of each detected format (heif.py loads libheif only when the
+# first HEIC arrives, so cold starts do not pay for it).
+REWRITERS: dict[str, Rewriter] = {
+    "JPEG": jpeg.rewrite,
+    "PNG": png.rewrite,
+    "GIF": gif.rewrite,
+    "WEBP": webp.rewrite,
+    "AVIF": isobmff.rewrite_avif,
+    "HEIF": heif.convert_heif,  # the one format converted: browsers cannot show HEIC
 }
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -125,7 +124,7 @@ def process_upload(
     try:
         hold = budget.hold(heif_cost(source, limits)) if budget and kind == "HEIF" else None
         with hold or nullcontext():
-            parsed = rewriter(kind)(source, cast(BinaryIO, out), limits)
+            parsed = REWRITERS[kind](source, cast(BinaryIO, out), limits)
         original = _finish(out, parsed.format, *_upright_size(parsed))
         with _hold(budget, decode_cost(parsed)):
             thumbnail, display = _render(original.data, parsed)
@@ -157,12 +156,6 @@ def process_upload(
         frames=max(1, len(parsed.frames)),
         taken_at=taken_at,
     )
-
-
-def rewriter(kind: str) -> Rewriter:
-    """Return the container rewriter for a detected format."""
-    module, function = REWRITERS[kind]
-    return cast(Rewriter, getattr(import_module(f"picbucket.imaging.{module}"), function))
 
 
 def decode_cost(parsed: Parsed) -> int:
