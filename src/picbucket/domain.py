@@ -75,6 +75,10 @@ class ImageStatus(StrEnum):
     PENDING = "pending"  # record written, blobs being stored
     READY = "ready"  # every blob stored; visible to the owner
     DELETING = "deleting"  # blobs being removed; invisible
+    # In the trash: shown only on the trash page, still charged to the quota, purged
+    # by reconcile after PICBUCKET_TRASH_DAYS. A status (not only a date), so every
+    # "ready only" read (gallery, albums, share links) drops it without a new filter.
+    TRASHED = "trashed"
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,43 @@ class User:
     # Rotated on sign-out: every session cookie that carries an old epoch is dead.
     session_epoch: str = field(default_factory=new_id)
     usage: Usage = Usage()
+    # Refreshed at each sign-in from PICBUCKET_ADMIN_EMAILS (shown on the admin page;
+    # authorization re-derives it from the settings on every request).
+    role: str = "user"
+    # Set by an administrator: every session, token and share link stops; nothing is deleted.
+    disabled: bool = False
+    # Set first when the account is being deleted; never cleared (the record goes last).
+    deleting: bool = False
+    # A per-person quota set by an administrator; None: the configured default.
+    quota: Quota | None = None
+    last_sign_in: datetime | None = None
+    # Google's ``hd`` claim at the last sign-in: the Workspace domain that vouched for
+    # the person (empty for personal accounts and other issuers).
+    hosted_domain: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One administrator action: who did what to whom, and when."""
+
+    id: str
+    when: datetime
+    actor_id: str
+    actor_email: str
+    action: str
+    target_id: str
+    target_email: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """What an administrator (or the person leaving) changes on an account record."""
+
+    disabled: bool | None = None  # None: unchanged
+    quota: Quota | None = None  # None: unchanged
+    default_quota: bool = False  # True: drop the per-person quota
+    deleting: bool = False  # True: mark for deletion (one way)
 
 
 @dataclass(frozen=True)
@@ -158,6 +199,8 @@ class Image:
     display: Variant | None = None
     # When the photo was taken (from its metadata, read before the metadata is dropped).
     taken_at: datetime | None = None
+    # When the image was moved to the trash (status TRASHED); None otherwise.
+    trashed_at: datetime | None = None
 
     @property
     def variants(self) -> tuple[Variant, ...]:
@@ -185,7 +228,11 @@ class Image:
 
 @dataclass(frozen=True)
 class Share:
-    """A public link to one image; the token itself is only ever held by the owner."""
+    """A public link to one image or one album; the token is only held by the owner.
+
+    ``image_id`` is "" for an album link (``album_id`` set). Records written before
+    albums, passwords and view limits existed read with the defaults below.
+    """
 
     id: str
     owner_id: str
@@ -194,10 +241,44 @@ class Share:
     created: datetime
     expires: datetime | None = None
     revoked: datetime | None = None
+    views: int = 0  # share-page opens, counted for the owner's "Shared links" list
+    album_id: str | None = None
+    # scrypt hash (services.passwords); None: no password.
+    password_hash: str | None = None
+    # Replaced at every password change: unlock cookies carry it, so old ones stop.
+    epoch: str = ""
+    # Page opens allowed (counted in ``views``); None: no limit.
+    max_views: int | None = None
+    # Album links serve display renditions only unless the owner allows originals.
+    allow_originals: bool = True
 
     def is_live(self, now: datetime) -> bool:
-        """Tell whether the link still opens the image."""
-        return self.revoked is None and (self.expires is None or now < self.expires)
+        """Tell whether the link still opens what it points at."""
+        return (
+            self.revoked is None
+            and (self.expires is None or now < self.expires)
+            and (self.max_views is None or self.views < self.max_views)
+        )
+
+
+class AlbumOrder(StrEnum):
+    """How an album's photos are ordered."""
+
+    MANUAL = "manual"  # by the owner's positions
+    TAKEN = "taken"  # by date taken (else upload date), oldest first
+
+
+@dataclass(frozen=True)
+class Album:
+    """A named, ordered set of one owner's images; a photo may be in many albums."""
+
+    id: str
+    owner_id: str
+    title: str
+    created: datetime
+    description: str = ""
+    cover_id: str | None = None
+    order: AlbumOrder = AlbumOrder.MANUAL
 
 
 @dataclass(frozen=True)

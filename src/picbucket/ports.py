@@ -7,13 +7,16 @@ crosses these signatures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
 
 from picbucket.domain import (
+    AccountChange,
+    Album,
     ApiToken,
+    AuditEntry,
     Image,
     ImageStatus,
     Page,
@@ -21,6 +24,7 @@ from picbucket.domain import (
     Share,
     Usage,
     User,
+    Variant,
     utcnow,
 )
 
@@ -105,6 +109,36 @@ class UserRepository(Protocol):
         """Replace the session epoch, ending every session issued before."""
         ...
 
+    def change_account(
+        self, user_id: str, change: AccountChange, audit: AuditEntry | None = None
+    ) -> User | None:
+        """Apply ``change`` and write ``audit`` in one transaction; None if no such user.
+
+        A user already marked ``deleting`` is left as is (and returned): nothing
+        brings an account back from deletion.
+        """
+        ...
+
+    def remove(self, user_id: str) -> None:
+        """Delete the user record (its images, shares and tokens are gone already)."""
+        ...
+
+    def marked_deleting(self) -> list[User]:
+        """Return every user whose account deletion has not finished."""
+        ...
+
+    def search(self, prefix: str, cursor: str | None, limit: int) -> Page[User]:
+        """Return users whose email starts with ``prefix``, by email then id (keyset)."""
+        ...
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append an audit record for an action that is not an account change."""
+        ...
+
+    def audit_page(self, cursor: str | None, limit: int) -> Page[AuditEntry]:
+        """Return audit records, newest first (keyset)."""
+        ...
+
 
 class ImageRepository(Protocol):
     """Image records, always scoped by owner."""
@@ -121,12 +155,18 @@ class ImageRepository(Protocol):
         ...
 
     def page(
-        self, owner_id: str, cursor: str | None, limit: int, order: str = "taken"
+        self,
+        owner_id: str,
+        cursor: str | None,
+        limit: int,
+        order: str = "taken",
+        query: str = "",
     ) -> Page[Image]:
         """Return ready images in ``order``, after ``cursor`` (from a page of the same order).
 
         Orders (``picbucket.cursors.ORDERS``), newest first, ties broken by id:
         ``"taken"`` by date taken, else upload date; ``"uploaded"`` by upload date.
+        A non-empty ``query`` keeps only titles it matches (``picbucket.search.matches``).
         Raise ``InvalidCursor`` for a cursor that is malformed or of another order,
         and ``InvalidInput`` for an unknown order.
         """
@@ -162,6 +202,62 @@ class ImageRepository(Protocol):
         """Return which (owner_id, image_id) pairs have a record, in one batch."""
         ...
 
+    def all_images(self, cursor: str | None, limit: int) -> Page[Image]:
+        """Return every owner's records, any status, in (owner_id, id) order after ``cursor``.
+
+        For maintenance (the renditions backfill): keyset pages, so a long walk is
+        neither skewed nor slowed by records added or removed while it runs.
+        """
+        ...
+
+    def replace_renditions(
+        self,
+        owner_id: str,
+        image_id: str,
+        old_thumb_key: str,
+        thumbnail: Variant,
+        display: Variant | None,
+    ) -> bool:
+        """Swap a ready image's thumbnail and display; False if it is not there any more.
+
+        Compare-and-set on the thumbnail key, so two backfills (or a backfill racing
+        a delete) change a record once. The owner's charged bytes move by the
+        difference in the same transaction; the quota is not checked (the image is
+        already theirs).
+        """
+        ...
+
+    def get_many(self, owner_id: str, image_ids: Sequence[str]) -> list[Image]:
+        """Return the owner's images among ``image_ids`` (any status), in batched reads."""
+        ...
+
+    def move_many(
+        self,
+        owner_id: str,
+        image_ids: Sequence[str],
+        expected: ImageStatus,
+        status: ImageStatus,
+        trashed_at: datetime | None,
+    ) -> list[str]:
+        """Move each image still in ``expected`` to ``status``; return the ids moved.
+
+        Sets ``trashed_at`` on each moved image. Done in batches inside the store's
+        limits; an image in any other status is left alone (compare-and-set).
+        """
+        ...
+
+    def trashed(self, owner_id: str, limit: int) -> list[Image]:
+        """Return the owner's trashed images, most recently trashed first."""
+        ...
+
+    def trashed_before(self, before: datetime, limit: int) -> list[Image]:
+        """Return up to ``limit`` trashed images of any owner trashed before ``before``."""
+        ...
+
+    def by_sha256(self, owner_id: str, sha256: str) -> Image | None:
+        """Return a ready or trashed image of the owner whose original has this hash."""
+        ...
+
 
 class ShareRepository(Protocol):
     """Public share links."""
@@ -188,6 +284,72 @@ class ShareRepository(Protocol):
 
     def remove_for_image(self, owner_id: str, image_id: str) -> None:
         """Delete every share of an image (when the image is deleted)."""
+        ...
+
+    def count_view(self, share_id: str) -> None:
+        """Add one to a share's view count (no-op for an unknown share)."""
+        ...
+
+    def set_password(
+        self, owner_id: str, share_id: str, password_hash: str | None, epoch: str
+    ) -> bool:
+        """Replace a share's password hash and epoch; False if the owner has no such share."""
+        ...
+
+    def remove_for_album(self, owner_id: str, album_id: str) -> None:
+        """Delete every link to an album (when the album is deleted)."""
+        ...
+
+
+class AlbumRepository(Protocol):
+    """Albums and their items, always scoped by owner."""
+
+    def add(self, album: Album) -> None:
+        """Insert an album."""
+        ...
+
+    def get(self, owner_id: str, album_id: str) -> Album | None:
+        """Return the owner's album, or None."""
+        ...
+
+    def for_owner(self, owner_id: str) -> list[Album]:
+        """Return the owner's albums, newest first."""
+        ...
+
+    def update(self, album: Album) -> bool:
+        """Store title, description, cover and order; False if the owner has no such album."""
+        ...
+
+    def remove(self, owner_id: str, album_id: str) -> bool:
+        """Delete an album and its items (never the images); False if absent."""
+        ...
+
+    def item_ids(self, owner_id: str, album_id: str) -> list[str]:
+        """Return the album's image ids by position (whatever the images' status)."""
+        ...
+
+    def counts(self, owner_id: str) -> dict[str, int]:
+        """Return how many items each of the owner's albums holds."""
+        ...
+
+    def add_items(self, owner_id: str, album_id: str, image_ids: Sequence[str]) -> int:
+        """Append images not yet in the album (in batches); return how many were added."""
+        ...
+
+    def remove_items(self, owner_id: str, album_id: str, image_ids: Sequence[str]) -> int:
+        """Take images out of the album; return how many were in it."""
+        ...
+
+    def set_order(self, owner_id: str, album_id: str, image_ids: Sequence[str]) -> None:
+        """Renumber the album's items in the order given (ids not in it are ignored)."""
+        ...
+
+    def albums_of(self, owner_id: str, image_id: str) -> list[str]:
+        """Return the ids of the owner's albums that hold an image."""
+        ...
+
+    def remove_image(self, owner_id: str, image_id: str) -> None:
+        """Take an image out of every album (when it is purged)."""
         ...
 
 
@@ -247,6 +409,7 @@ class Backends:
     images: ImageRepository
     shares: ShareRepository
     tokens: TokenRepository
+    albums: AlbumRepository
     health: dict[str, HealthCheck] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     # The services' only source of "now" (DESIGN.md: services take a clock), so tests

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from picbucket import search
 from picbucket.settings import SettingsError
 
 # Version 1: the schema of the first release, which did not set user_version.
@@ -88,6 +89,71 @@ CREATE INDEX images_taken ON images (owner_id, status, sort_at DESC, id DESC);
 """
 
 
+# Version 4: how many times each share link's page was opened (the "Shared links" list).
+SCHEMA_V4_SHARE_VIEWS = """
+ALTER TABLE shares ADD COLUMN views INTEGER NOT NULL DEFAULT 0;
+"""
+
+# Version 5: the trash (status 'trashed' + when), duplicate lookup by content hash,
+# album share links with password, epoch, view limit and originals switch, albums.
+SCHEMA_V5_ALBUMS_TRASH = """
+ALTER TABLE images ADD COLUMN trashed_at TEXT;
+CREATE INDEX images_trash ON images (status, trashed_at);
+CREATE INDEX images_sha256 ON images (owner_id, original_sha256);
+ALTER TABLE shares ADD COLUMN album_id TEXT;
+ALTER TABLE shares ADD COLUMN password_hash TEXT;
+ALTER TABLE shares ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
+ALTER TABLE shares ADD COLUMN max_views INTEGER;
+ALTER TABLE shares ADD COLUMN allow_originals INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE albums (
+    owner_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    cover_id TEXT,
+    order_mode TEXT NOT NULL DEFAULT 'manual',
+    created TEXT NOT NULL,
+    PRIMARY KEY (owner_id, id)
+);
+CREATE TABLE album_items (
+    owner_id TEXT NOT NULL,
+    album_id TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (owner_id, album_id, image_id)
+);
+CREATE INDEX album_items_position ON album_items (owner_id, album_id, position);
+CREATE INDEX album_items_image ON album_items (owner_id, image_id);
+"""
+
+
+# Version 6: roles, disabled and deleting accounts, per-person quotas, last sign-in,
+# the Workspace domain that vouched for the person; the admin page's email-prefix
+# keyset index; the audit log of administrator actions.
+SCHEMA_V6_PEOPLE = """
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN quota_bytes INTEGER;
+ALTER TABLE users ADD COLUMN quota_images INTEGER;
+ALTER TABLE users ADD COLUMN last_sign_in TEXT;
+ALTER TABLE users ADD COLUMN hosted_domain TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_email ON users (email, id);
+CREATE INDEX users_deleting ON users (deleting) WHERE deleting = 1;
+CREATE TABLE audit (
+    id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    actor_email TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    target_email TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_newest ON audit (at DESC, id DESC);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def run(conn: sqlite3.Connection) -> None:
         # Statement by statement: executescript() would COMMIT our transaction.
@@ -102,9 +168,27 @@ def _statements(sql: str) -> list[str]:
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
 
 
+def _title_search_words(conn: sqlite3.Connection) -> None:
+    """Add the title search column and fill it for every existing image.
+
+    Python, not SQL: the words are case-folded and accent-stripped by
+    ``picbucket.search`` exactly as new records are, so old photos are found too.
+    """
+    conn.execute("ALTER TABLE images ADD COLUMN search_words TEXT NOT NULL DEFAULT ' '")
+    rows = conn.execute("SELECT owner_id, id, title FROM images").fetchall()
+    conn.executemany(
+        "UPDATE images SET search_words = ? WHERE owner_id = ? AND id = ?",
+        [(search.word_column(title), owner, image) for owner, image, title in rows],
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(SCHEMA_V1),
     _script(SCHEMA_V2),
+    _title_search_words,
+    _script(SCHEMA_V4_SHARE_VIEWS),
+    _script(SCHEMA_V5_ALBUMS_TRASH),
+    _script(SCHEMA_V6_PEOPLE),
 )
 LATEST = len(MIGRATIONS)
 

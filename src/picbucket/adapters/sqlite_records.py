@@ -13,16 +13,20 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from picbucket import search
+from picbucket.adapters import sqlite_people
 from picbucket.adapters.sqlite_migrations import migrate
 from picbucket.cursors import ORDER_TAKEN, check_order, decode_cursor, encode_cursor, sort_key
 from picbucket.domain import (
+    AccountChange,
     ApiToken,
+    AuditEntry,
     BackendUnavailable,
     Image,
     ImageStatus,
@@ -185,12 +189,17 @@ class SqliteUsers:
         return _user(rows[0]) if rows else None
 
     def upsert(self, user: User) -> User:
-        """Create the user or refresh their email and name; the epoch is kept."""
+        """Create the user or refresh what sign-in says; the epoch and account state are kept.
+
+        An account being deleted is not refreshed: the caller sees ``deleting``.
+        """
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO users (id, issuer, subject, email, name, created, session_epoch)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name",
+                "INSERT INTO users (id, issuer, subject, email, name, created, session_epoch,"
+                " role, last_sign_in, hosted_domain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name,"
+                " role = excluded.role, last_sign_in = excluded.last_sign_in,"
+                " hosted_domain = excluded.hosted_domain WHERE deleting = 0",
                 (
                     user.id,
                     user.issuer,
@@ -199,6 +208,9 @@ class SqliteUsers:
                     user.name,
                     _ts(user.created),
                     user.session_epoch,
+                    user.role,
+                    _ts(user.last_sign_in),
+                    user.hosted_domain,
                 ),
             )
         stored = self.get(user.id)
@@ -210,8 +222,64 @@ class SqliteUsers:
         with self._db.transaction() as conn:
             conn.execute("UPDATE users SET session_epoch = ? WHERE id = ?", (epoch, user_id))
 
+    def change_account(
+        self, user_id: str, change: AccountChange, audit: AuditEntry | None = None
+    ) -> User | None:
+        """Apply ``change`` and insert ``audit`` in one transaction; None if no such user."""
+        sets: dict[str, object] = {}
+        if change.disabled is not None:
+            sets["disabled"] = int(change.disabled)
+        if change.quota is not None:
+            sets["quota_bytes"] = change.quota.max_bytes
+            sets["quota_images"] = change.quota.max_images
+        if change.default_quota:
+            sets["quota_bytes"] = sets["quota_images"] = None
+        if change.deleting:
+            sets["deleting"] = 1
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+                return None
+            if sets:
+                # Column names come from the fixed keys above, never from the caller.
+                assignments = ", ".join(f"{name} = ?" for name in sets)
+                conn.execute(
+                    f"UPDATE users SET {assignments} WHERE id = ? AND deleting = 0",  # noqa: S608
+                    (*sets.values(), user_id),
+                )
+            if audit is not None:
+                sqlite_people.insert_audit(conn, audit)
+        return self.get(user_id)
+
+    def remove(self, user_id: str) -> None:
+        """Delete the user record."""
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+
+    def marked_deleting(self) -> list[User]:
+        """Return every user whose account deletion has not finished."""
+        return [_user(row) for row in self._db.query("SELECT * FROM users WHERE deleting = 1")]
+
+    def search(self, prefix: str, cursor: str | None, limit: int) -> Page[User]:
+        """Return users whose email starts with ``prefix``, by email then id."""
+        rows = sqlite_people.search_rows(self._db.query, prefix, cursor, limit)
+        return sqlite_people.people_page([_user(row) for row in rows], limit)
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append an audit record."""
+        with self._db.transaction() as conn:
+            sqlite_people.insert_audit(conn, entry)
+
+    def audit_page(self, cursor: str | None, limit: int) -> Page[AuditEntry]:
+        """Return audit records, newest first."""
+        return sqlite_people.audit_page(self._db.query, cursor, limit)
+
 
 def _user(row: sqlite3.Row) -> User:
+    quota = (
+        Quota(max_bytes=row["quota_bytes"], max_images=row["quota_images"])
+        if row["quota_bytes"] is not None
+        else None
+    )
     return User(
         id=row["id"],
         issuer=row["issuer"],
@@ -221,6 +289,12 @@ def _user(row: sqlite3.Row) -> User:
         created=_req_dt(row["created"]),
         session_epoch=row["session_epoch"],
         usage=Usage(bytes=row["used_bytes"], images=row["image_count"]),
+        role=row["role"],
+        disabled=bool(row["disabled"]),
+        deleting=bool(row["deleting"]),
+        quota=quota,
+        last_sign_in=_dt(row["last_sign_in"]),
+        hosted_domain=row["hosted_domain"],
     )
 
 
@@ -259,13 +333,22 @@ class SqliteImages:
         return _image(rows[0]) if rows else None
 
     def page(
-        self, owner_id: str, cursor: str | None, limit: int, order: str = ORDER_TAKEN
+        self,
+        owner_id: str,
+        cursor: str | None,
+        limit: int,
+        order: str = ORDER_TAKEN,
+        query: str = "",
     ) -> Page[Image]:
         """Return ready images in ``order``, after ``cursor`` (keyset pagination)."""
         # Column names come from this fixed mapping, never from the caller.
         key = {"taken": "sort_at", "uploaded": "created"}[check_order(order)]
         sql = "SELECT * FROM images WHERE owner_id = ? AND status = 'ready'"
         params: list[Any] = [owner_id]
+        for word in search.query_words(query):
+            # search_words is " w1 w2 ": a leading space anchors the match to a word start.
+            sql += " AND instr(search_words, ?) > 0"
+            params.append(" " + word)
         if cursor:
             after, last_id = decode_cursor(cursor, order)
             sql += f" AND ({key} < ? OR ({key} = ? AND id < ?))"
@@ -282,8 +365,9 @@ class SqliteImages:
         """Set the title of a ready image."""
         with self._db.transaction() as conn:
             changed = conn.execute(
-                "UPDATE images SET title = ? WHERE owner_id = ? AND id = ? AND status = 'ready'",
-                (title, owner_id, image_id),
+                "UPDATE images SET title = ?, search_words = ?"
+                " WHERE owner_id = ? AND id = ? AND status = 'ready'",
+                (title, search.word_column(title), owner_id, image_id),
             ).rowcount
         return changed == 1
 
@@ -344,6 +428,127 @@ class SqliteImages:
             found.update((row["owner_id"], row["id"]) for row in rows)
         return found
 
+    def get_many(self, owner_id: str, image_ids: Sequence[str]) -> list[Image]:
+        """Return the owner's images among ``image_ids``, in chunks of bound parameters."""
+        wanted = list(dict.fromkeys(image_ids))
+        found: list[Image] = []
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.query(
+                f"SELECT * FROM images WHERE owner_id = ? AND id IN ({marks})",  # noqa: S608
+                (owner_id, *chunk),
+            )
+            found.extend(_image(row) for row in rows)
+        return found
+
+    def move_many(
+        self,
+        owner_id: str,
+        image_ids: Sequence[str],
+        expected: ImageStatus,
+        status: ImageStatus,
+        trashed_at: datetime | None,
+    ) -> list[str]:
+        """Compare-and-set the status of many images, 400 per statement, one transaction."""
+        wanted = list(dict.fromkeys(image_ids))
+        moved: list[str] = []
+        with self._db.transaction() as conn:
+            for start in range(0, len(wanted), 400):
+                chunk = wanted[start : start + 400]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(
+                    "UPDATE images SET status = ?, trashed_at = ?"  # noqa: S608
+                    f" WHERE owner_id = ? AND status = ? AND id IN ({marks}) RETURNING id",
+                    (status.value, _ts(trashed_at), owner_id, expected.value, *chunk),
+                ).fetchall()
+                moved.extend(row["id"] for row in rows)
+        return moved
+
+    def trashed(self, owner_id: str, limit: int) -> list[Image]:
+        """Return the owner's trashed images, most recently trashed first."""
+        rows = self._db.query(
+            "SELECT * FROM images WHERE owner_id = ? AND status = 'trashed'"
+            " ORDER BY trashed_at DESC, id DESC LIMIT ?",
+            (owner_id, limit),
+        )
+        return [_image(row) for row in rows]
+
+    def trashed_before(self, before: datetime, limit: int) -> list[Image]:
+        """Return trashed images of any owner trashed before ``before``, oldest first."""
+        rows = self._db.query(
+            "SELECT * FROM images WHERE status = 'trashed' AND trashed_at < ?"
+            " ORDER BY trashed_at LIMIT ?",
+            (_ts(before), limit),
+        )
+        return [_image(row) for row in rows]
+
+    def by_sha256(self, owner_id: str, sha256: str) -> Image | None:
+        """Return a ready or trashed image of the owner with this original hash."""
+        rows = self._db.query(
+            "SELECT * FROM images WHERE owner_id = ? AND original_sha256 = ?"
+            " AND status IN ('ready', 'trashed') ORDER BY created LIMIT 1",
+            (owner_id, sha256),
+        )
+        return _image(rows[0]) if rows else None
+
+    def all_images(self, cursor: str | None, limit: int) -> Page[Image]:
+        """Return every owner's records in (owner_id, id) order, after ``cursor``."""
+        sql, params = "SELECT * FROM images", []
+        if cursor:
+            owner_id, _, image_id = cursor.partition("/")
+            sql += " WHERE (owner_id, id) > (?, ?)"
+            params = [owner_id, image_id]
+        rows = self._db.query(sql + " ORDER BY owner_id, id LIMIT ?", [*params, limit + 1])
+        images = [_image(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(images, f"{images[-1].owner_id}/{images[-1].id}" if more else None)
+
+    def replace_renditions(
+        self,
+        owner_id: str,
+        image_id: str,
+        old_thumb_key: str,
+        thumbnail: Variant,
+        display: Variant | None,
+    ) -> bool:
+        """Swap thumbnail and display if the thumbnail is still ``old_thumb_key``."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT thumb_size + COALESCE(display_size, 0) AS bytes FROM images"
+                " WHERE owner_id = ? AND id = ? AND status = 'ready' AND thumb_key = ?",
+                (owner_id, image_id, old_thumb_key),
+            ).fetchone()
+            if row is None:
+                return False
+            new = {
+                f"{prefix}_{name}": getattr(variant, attr) if variant else None
+                for prefix, variant in (("thumb", thumbnail), ("display", display))
+                for name, attr in _VARIANT_COLUMNS
+            }
+            assignments = ", ".join(f"{column} = :{column}" for column in new)
+            conn.execute(
+                f"UPDATE images SET {assignments} WHERE owner_id = :owner AND id = :id",  # noqa: S608
+                {**new, "owner": owner_id, "id": image_id},
+            )
+            delta = thumbnail.size + (display.size if display else 0) - row["bytes"]
+            conn.execute(
+                "UPDATE users SET used_bytes = MAX(0, used_bytes + ?) WHERE id = ?",
+                (delta, owner_id),
+            )
+        return True
+
+
+# (column suffix, Variant attribute): image columns are <variant>_<suffix>.
+_VARIANT_COLUMNS = (
+    ("key", "key"),
+    ("type", "content_type"),
+    ("size", "size"),
+    ("sha256", "sha256"),
+    ("width", "width"),
+    ("height", "height"),
+)
+
 
 def _image_columns(image: Image) -> dict[str, Any]:
     """Return the images row for ``image``, by column name."""
@@ -352,6 +557,7 @@ def _image_columns(image: Image) -> dict[str, Any]:
         "owner_id": image.owner_id,
         "id": image.id,
         "title": image.title,
+        "search_words": search.word_column(image.title),
         "width": image.width,
         "height": image.height,
         "original_key": image.original.key,
@@ -376,6 +582,7 @@ def _image_columns(image: Image) -> dict[str, Any]:
         "taken_at": _ts(image.taken_at),
         "sort_at": _ts(sort_key(image, ORDER_TAKEN)),
         "status": image.status.value,
+        "trashed_at": _ts(image.trashed_at),
     }
 
 
@@ -403,6 +610,7 @@ def _image(row: sqlite3.Row) -> Image:
         created=_req_dt(row["created"]),
         taken_at=_dt(row["taken_at"]),
         status=ImageStatus(row["status"]),
+        trashed_at=_dt(row["trashed_at"]),
     )
 
 
@@ -416,8 +624,9 @@ class SqliteShares:
         """Insert a share link."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO shares (id, owner_id, image_id, token_hash, created, expires, revoked)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shares (id, owner_id, image_id, token_hash, created, expires, revoked,"
+                " album_id, password_hash, epoch, max_views, allow_originals)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     share.id,
                     share.owner_id,
@@ -426,6 +635,11 @@ class SqliteShares:
                     _ts(share.created),
                     _ts(share.expires),
                     _ts(share.revoked),
+                    share.album_id,
+                    share.password_hash,
+                    share.epoch,
+                    share.max_views,
+                    int(share.allow_originals),
                 ),
             )
 
@@ -472,6 +686,29 @@ class SqliteShares:
                 "DELETE FROM shares WHERE owner_id = ? AND image_id = ?", (owner_id, image_id)
             )
 
+    def set_password(
+        self, owner_id: str, share_id: str, password_hash: str | None, epoch: str
+    ) -> bool:
+        """Replace a share's password hash and epoch."""
+        with self._db.transaction() as conn:
+            changed = conn.execute(
+                "UPDATE shares SET password_hash = ?, epoch = ? WHERE owner_id = ? AND id = ?",
+                (password_hash, epoch, owner_id, share_id),
+            ).rowcount
+        return changed == 1
+
+    def remove_for_album(self, owner_id: str, album_id: str) -> None:
+        """Delete every link to an album."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM shares WHERE owner_id = ? AND album_id = ?", (owner_id, album_id)
+            )
+
+    def count_view(self, share_id: str) -> None:
+        """Add one to a share's view count in place (no read-modify-write race)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE shares SET views = views + 1 WHERE id = ?", (share_id,))
+
 
 def _share(row: sqlite3.Row) -> Share:
     return Share(
@@ -482,6 +719,12 @@ def _share(row: sqlite3.Row) -> Share:
         created=_req_dt(row["created"]),
         expires=_dt(row["expires"]),
         revoked=_dt(row["revoked"]),
+        views=row["views"],
+        album_id=row["album_id"],
+        password_hash=row["password_hash"],
+        epoch=row["epoch"],
+        max_views=row["max_views"],
+        allow_originals=bool(row["allow_originals"]),
     )
 
 
