@@ -15,7 +15,9 @@ from picbucket.ports import Backends
 
 def _new_token(client: FlaskClient, name: str = "curl") -> str:
     page = client.post(
-        "/settings/tokens", data={"csrf_token": csrf_token(client), "name": name}
+        "/settings/tokens",
+        data={"csrf_token": csrf_token(client), "name": name},
+        follow_redirects=True,
     ).get_data(as_text=True)
     return page.split('id="new-token" value="')[1].split('"')[0]
 

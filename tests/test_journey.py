@@ -35,8 +35,8 @@ def test_upload_share_revoke_delete(
     created = alice.post(
         f"/images/{image['id']}/shares", data={"csrf_token": token, "expires": "1d"}
     )
-    assert created.status_code == 200
-    html = created.get_data(as_text=True)
+    assert created.status_code == 302  # POST/redirect/GET: the link is shown on the GET
+    html = alice.get(created.headers["Location"]).get_data(as_text=True)
     share_path = html.split('id="snippet-1" value="')[1].split('"')[0]
     share_path = path_of(share_path)
     assert share_path.startswith("/s/")

@@ -156,10 +156,10 @@ def test_copy_buttons_confirm_and_fill_the_clipboard(
 
     # Located by what they copy: their names change to "Copied!" for a moment.
     page_link = page.locator(f'button[data-copy="{made["page_url"]}"]')
-    expect(page_link).to_have_text("Copy page link")
+    expect(page_link).to_have_text("Copy page link (private)")
     copies(page_link, made["page_url"])
     copies(page.locator(f'button[data-copy="{made["image_url"]}"]'), made["image_url"])
-    expect(page_link).to_have_text("Copy page link")  # the confirmation goes away
+    expect(page_link).to_have_text("Copy page link (private)")  # the confirmation goes away
 
     page.get_by_role("button", name="Create link").click()
     created = page.get_by_role("status").filter(has_text="Link created")

@@ -58,6 +58,8 @@ TOKENS = "tokens"
 BATCH_GET = 300
 # A batched write holds at most 500 operations.
 BATCH_WRITE = 400
+# A delete retried this often after its record changed under it gives up as "busy".
+REMOVE_ATTEMPTS = 5
 
 
 class FirestoreRecords:
@@ -410,28 +412,31 @@ class FirestoreImages:
 
         user_ref = self._client.collection(USERS).document(owner_id)
         image_ref = self._ref(owner_id, image_id)
-        with _translate(passthrough=gexc.FailedPrecondition):
-            snap = image_ref.get()
-            if not snap.exists:
-                return
-            image = _image(snap)
-            batch = self._client.batch()
-            batch.delete(
-                image_ref, option=self._client.write_option(last_update_time=snap.update_time)
-            )
-            batch.update(
-                user_ref,
-                {
-                    "usage_bytes": firestore.Increment(-image.bytes),
-                    "usage_images": firestore.Increment(-1),
-                },
-            )
-            try:
-                batch.commit()
-            except (gexc.FailedPrecondition, gexc.NotFound):
-                # Deleted (or changed, then deleted) by someone else: refunded there.
-                # NotFound: the user document is gone; nothing left to refund.
-                return
+        for _attempt in range(REMOVE_ATTEMPTS):
+            with _translate():
+                snap = image_ref.get()
+                if not snap.exists:
+                    return
+                image = _image(snap)
+                batch = self._client.batch()
+                batch.delete(
+                    image_ref, option=self._client.write_option(last_update_time=snap.update_time)
+                )
+                batch.update(
+                    user_ref,
+                    {
+                        "usage_bytes": firestore.Increment(-image.bytes),
+                        "usage_images": firestore.Increment(-1),
+                    },
+                )
+                try:
+                    batch.commit()
+                    return
+                except gexc.FailedPrecondition:
+                    continue  # changed or deleted since the read: read again
+                except gexc.NotFound:
+                    return  # the user document is gone: nothing left to refund
+        raise BackendUnavailable("Firestore is busy; nothing was changed.")
 
     def usage(self, owner_id: str) -> Usage:
         """Return what the owner is charged for."""

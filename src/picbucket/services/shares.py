@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -45,14 +48,51 @@ def parse_expiry(choice: str) -> timedelta | None:
     return EXPIRY_CHOICES[choice]
 
 
-def create_share(backends: Backends, owner_id: str, image_id: str, expiry: str) -> NewShare:
-    """Create a link to the owner's image that lives for ``expiry`` (see EXPIRY_CHOICES)."""
+@dataclass(frozen=True)
+class SharedLink:
+    """One of the owner's links as the "Shared links" page lists it.
+
+    ``token`` is None for links made before tokens were derived (or under another
+    secret key): they still open, but cannot be shown again.
+    """
+
+    share: Share
+    image: Image
+    token: str | None
+
+
+def derive_token(key: str, share_id: str) -> str:
+    """Return a share's token: HMAC-SHA256(app secret key, share id), 128 bits, id-shaped.
+
+    Derived, not stored: the record keeps only the token's hash (a stolen database
+    opens no link), yet the owner can copy the link again at any time.
+    """
+    mac = hmac.new(key.encode(), b"picbucket-share-token:" + share_id.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+
+
+def recover_token(key: str, share: Share) -> str | None:
+    """Return a share's token if it was derived with ``key``, else None (re-create to copy)."""
+    token = derive_token(key, share.id)
+    return token if hmac.compare_digest(hash_secret(token), share.token_hash) else None
+
+
+def create_share(
+    backends: Backends, owner_id: str, image_id: str, expiry: str, token_key: str | None = None
+) -> NewShare:
+    """Create a link to the owner's image that lives for ``expiry`` (see EXPIRY_CHOICES).
+
+    With ``token_key`` (the app's secret key) the token is derived from the share id
+    so the link can be copied again; without it the token is random and shown once.
+    """
     expires_in = parse_expiry(expiry)
     image = get_image(backends, owner_id, image_id)
-    token = new_id()  # 128 random bits; only its hash is stored
+    share_id = new_id()
+    # 128 bits either way; only the token's hash is stored.
+    token = derive_token(token_key, share_id) if token_key else new_id()
     now = backends.clock()
     share = Share(
-        id=new_id(),
+        id=share_id,
         owner_id=owner_id,
         image_id=image_id,
         token_hash=hash_secret(token),
@@ -77,6 +117,28 @@ def open_share(backends: Backends, token: str) -> tuple[Share, Image]:
 def list_shares(backends: Backends, owner_id: str, image_id: str | None = None) -> list[Share]:
     """Return the owner's share links, newest first."""
     return backends.shares.for_owner(owner_id, image_id)
+
+
+def active_links(backends: Backends, owner_id: str, token_key: str) -> list[SharedLink]:
+    """Return the owner's live links with their images and tokens, newest first."""
+    now = backends.clock()
+    links: list[SharedLink] = []
+    images: dict[str, Image | None] = {}
+    for share in backends.shares.for_owner(owner_id):
+        if not share.is_live(now):
+            continue
+        if share.image_id not in images:
+            images[share.image_id] = backends.images.get(owner_id, share.image_id)
+        image = images[share.image_id]
+        if image is None or image.status is not ImageStatus.READY:
+            continue
+        links.append(SharedLink(share, image, recover_token(token_key, share)))
+    return links
+
+
+def count_view(backends: Backends, share: Share) -> None:
+    """Count one opening of a share page for its owner's list."""
+    backends.shares.count_view(share.id)
 
 
 def revoke_share(backends: Backends, owner_id: str, share_id: str) -> Share:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -10,17 +11,25 @@ from werkzeug.wrappers import Response
 
 from picbucket.services import shares as share_service
 from picbucket.services import tokens as token_service
+from picbucket.web import once
 from picbucket.web.context import backends, owner_id
 from picbucket.web.logs import log_event
 
 bp = Blueprint("account", __name__, url_prefix="/settings")
 
+NEW_TOKEN = "new_token"  # noqa: S105 - a session key's name, not a secret
+
+
+def sharex_token_name(now: datetime) -> str:
+    """Name the token a ShareX download creates, e.g. "ShareX on 2026-11-26 10:42 UTC"."""
+    return f"ShareX on {now:%Y-%m-%d %H:%M} UTC"
+
 
 @bp.get("")
 @login_required
 def settings_page() -> str:
-    """List tokens and offer ShareX / curl set-up."""
-    return _render(new_secret=None)
+    """List tokens and offer ShareX / curl set-up; show a just-created secret once."""
+    return _render(new_secret=once.take(NEW_TOKEN))
 
 
 def _render(new_secret: str | None) -> str:
@@ -35,12 +44,25 @@ def _render(new_secret: str | None) -> str:
 
 @bp.post("/tokens")
 @login_required
-def create_token() -> str:
-    """Create a token and show its secret once."""
+def create_token() -> Response:
+    """Create a token, then redirect to the page that shows its secret once.
+
+    POST/redirect/GET: reloading the settings page does not mint another token.
+    """
     token, secret = token_service.create_token(backends(), owner_id(), request.form.get("name", ""))
     log_event("token_created", user_id=owner_id(), token_id=token.id)
     flash(f"Token “{token.name}” created. Copy it now: it is shown only once.", "success")
-    return _render(new_secret=secret)
+    once.stash(NEW_TOKEN, secret)
+    return redirect(url_for("account.settings_page") + "#new-token")
+
+
+# A GET of a form's URL (a reload, a bookmark) lands on the settings page, not a 405.
+@bp.get("/tokens")
+@bp.get("/tokens/<token_id>/revoke")
+@bp.get("/sharex")
+def form_page(token_id: str = "") -> Response:
+    """Send a GET of a settings form's URL to the settings page."""
+    return redirect(url_for("account.settings_page"))
 
 
 @bp.post("/tokens/<token_id>/revoke")
@@ -59,8 +81,11 @@ def sharex() -> Response:
     """Create a dedicated token and download a ShareX custom uploader (.sxcu) using it."""
     expiry = request.form.get("expires", "30d")
     share_service.parse_expiry(expiry)  # refuse an unknown choice before minting a token
-    token, secret = token_service.create_token(backends(), owner_id(), "ShareX")
+    # Each download mints a token (the button says so); the date tells them apart.
+    name = sharex_token_name(backends().clock())
+    token, secret = token_service.create_token(backends(), owner_id(), name)
     log_event("token_created", user_id=owner_id(), token_id=token.id)
+    flash(f"Token “{token.name}” created for ShareX; revoke it here to cut ShareX off.", "success")
     config = {
         "Version": "17.0.0",
         "Name": f"Picbucket ({request.host})",

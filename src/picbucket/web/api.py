@@ -173,7 +173,9 @@ def upload(
     log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes)
     body = image_json(image)
     if query.share is not None:
-        new = share_service.create_share(backends(), _owner(), image.id, query.share)
+        new = share_service.create_share(
+            backends(), _owner(), image.id, query.share, token_key=settings().secret_key
+        )
         log_event("share", user_id=_owner(), image_id=image.id, share_id=new.share.id)
         body["share"] = {**share_json(new.share), **share_urls(image, new.token)}
     return jsonify(_with_quota(body)), 201, {"Location": body["page_url"]}
@@ -236,7 +238,9 @@ def finish_upload(
 def list_images(query: schemas.ListImagesQuery) -> Response:
     """List the caller's images, newest first, with cursor pagination."""
     limit = query.limit or min(schemas.MAX_PAGE, settings().page_size)
-    page = image_service.list_images(backends(), _owner(), query.cursor, limit)
+    page = image_service.list_images(
+        backends(), _owner(), query.cursor, limit, query.sort, query.q
+    )
     return jsonify(items=[image_json(i) for i in page.items], next_cursor=page.next_cursor)
 
 
@@ -278,7 +282,9 @@ def delete_image(image_id: str) -> tuple[str, int]:
 )
 def create_share(image_id: str, body: schemas.ShareBody) -> tuple[Response, int]:
     """Create a public link; no body means a link that never expires."""
-    new = share_service.create_share(backends(), _owner(), image_id, body.expires)
+    new = share_service.create_share(
+        backends(), _owner(), image_id, body.expires, token_key=settings().secret_key
+    )
     log_event("share", user_id=_owner(), image_id=image_id, share_id=new.share.id)
     return jsonify({**share_json(new.share), **share_urls(new.image, new.token)}), 201
 

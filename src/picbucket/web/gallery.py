@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from picbucket.domain import PicbucketError
+from picbucket.domain import InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.uploads import IMMUTABLE_CACHE, store_image
+from picbucket.web import photos
+from picbucket.web.auth import safe_next
+from picbucket.web.bearer_media import bytes_reader
 from picbucket.web.context import backends, owner_id, settings
+from picbucket.web.image_page import NEW_SHARE_KEY, render_image_page
 from picbucket.web.logs import log_event
-from picbucket.web.media import variant_response
+from picbucket.web.media import download_filename, variant_response
 from picbucket.web.security import limiter
-from picbucket.web.views import quota_json, share_links
+from picbucket.web.views import quota_json, share_urls
 
 bp = Blueprint("gallery", __name__)
 
@@ -24,15 +28,35 @@ def index() -> str:
     """Show the gallery, or the landing page to visitors."""
     if not current_user.is_authenticated:
         return render_template("landing.html")
+    order = photos.sort_order(request.args.get("sort"))
+    query = request.args.get("q", "").strip()[:200]
     page = image_service.list_images(
-        backends(), owner_id(), request.args.get("cursor"), settings().page_size
+        backends(), owner_id(), request.args.get("cursor"), settings().page_size, order, query
     )
     usage = backends().images.usage(owner_id())
     return render_template(
         "gallery.html",
         page=page,
+        months=photos.by_month(page.items, order),
+        order=order,
+        query=query,
+        sort_labels=photos.SORT_LABELS,
+        opened=photos.opened(request.args.get("photo"), order),
         quota=quota_json(usage),
         first_page=not request.args.get("cursor"),
+    )
+
+
+@bp.get("/images/<image_id>/download")
+@login_required
+def download(image_id: str) -> Response:
+    """Send the original as a download named after the image's title."""
+    image = image_service.get_image(backends(), owner_id(), image_id)
+    return variant_response(
+        image.original,
+        cache_control="private, no-cache",
+        download_name=download_filename(image.title, image.original),
+        attachment=True,
     )
 
 
@@ -70,21 +94,16 @@ def upload() -> Response:
 def image_page(image_id: str) -> str:
     """Show one image with its details, share links and actions."""
     image = image_service.get_image(backends(), owner_id(), image_id)
-    shares = share_service.list_shares(backends(), owner_id(), image_id)
-    return render_template(
-        "image.html",
-        image=image,
-        shares=shares,
-        expiry_labels=share_service.EXPIRY_LABELS,
-        new_share=None,
-    )
+    return render_image_page(image)
 
 
 @bp.get("/i/<image_id>/<variant>.<ext>")
-@login_required
 def image_bytes(image_id: str, variant: str, ext: str) -> Response:
-    """Serve the owner's original, display rendition or thumbnail."""
-    image = image_service.get_image(backends(), owner_id(), image_id)
+    """Serve the owner's original, display rendition or thumbnail (session or API token)."""
+    reader = bytes_reader()
+    if not isinstance(reader, str):
+        return reader
+    image = image_service.get_image(backends(), reader, image_id)
     chosen = {"original": image.original, "thumb": image.thumbnail, "display": image.display}.get(
         variant
     )
@@ -97,11 +116,14 @@ def image_bytes(image_id: str, variant: str, ext: str) -> Response:
 
 @bp.post("/images/<image_id>/title")
 @login_required
-def rename(image_id: str) -> Response:
-    """Rename an image."""
-    image = image_service.rename_image(
-        backends(), owner_id(), image_id, request.form.get("title", "")
-    )
+def rename(image_id: str) -> Response | tuple[str, int]:
+    """Rename an image; a title with nothing visible is shown next to the field."""
+    title = request.form.get("title", "")
+    try:
+        image = image_service.rename_image(backends(), owner_id(), image_id, title)
+    except InvalidInput as exc:
+        current = image_service.get_image(backends(), owner_id(), image_id)
+        return render_image_page(current, title_error=exc.message, title=title), 400
     flash("Title saved.", "success")
     return redirect(url_for("gallery.image_page", image_id=image.id))
 
@@ -118,19 +140,18 @@ def delete(image_id: str) -> Response:
 
 @bp.post("/images/<image_id>/shares")
 @login_required
-def create_share(image_id: str) -> str:
-    """Create a share link and show it once."""
+def create_share(image_id: str) -> Response:
+    """Create a share link, then redirect: a reload shows the page, not another link."""
     new = share_service.create_share(
-        backends(), owner_id(), image_id, request.form.get("expires", "7d")
+        backends(),
+        owner_id(),
+        image_id,
+        request.form.get("expires", "7d"),
+        token_key=settings().secret_key,
     )
     log_event("share", user_id=owner_id(), image_id=image_id, share_id=new.share.id)
-    return render_template(
-        "image.html",
-        image=new.image,
-        shares=share_service.list_shares(backends(), owner_id(), image_id),
-        expiry_labels=share_service.EXPIRY_LABELS,
-        new_share={"share": new.share, "links": share_links(new.image, new.token)},
-    )
+    session[NEW_SHARE_KEY] = new.share.id
+    return redirect(url_for("gallery.image_page", image_id=image_id) + "#new-share")
 
 
 @bp.post("/shares/<share_id>/revoke")
@@ -140,4 +161,45 @@ def revoke_share(share_id: str) -> Response:
     share = share_service.revoke_share(backends(), owner_id(), share_id)
     log_event("share_revoked", user_id=owner_id(), share_id=share.id)
     flash("The link is revoked; it now shows “not found”.", "success")
+    if safe_next(request.form.get("next")) == url_for("gallery.shared_links"):
+        return redirect(url_for("gallery.shared_links"))
     return redirect(url_for("gallery.image_page", image_id=share.image_id))
+
+
+@bp.get("/shares")
+@login_required
+def shared_links() -> str:
+    """List every live share link with copy, expiry, created, views and revoke."""
+    links = share_service.active_links(backends(), owner_id(), settings().secret_key)
+    return render_template(
+        "shares.html",
+        links=[
+            {
+                "link": link,
+                "url": share_urls(link.image, link.token)["share_url"] if link.token else None,
+            }
+            for link in links
+        ],
+    )
+
+
+# A GET of a form's URL (a reload after the form, a bookmarked POST target) lands on
+# the page the form belongs to, never on a bare "405 method not allowed".
+@bp.get("/images/<image_id>/title")
+@bp.get("/images/<image_id>/shares")
+@bp.get("/images/<image_id>/delete")
+def image_form_page(image_id: str) -> Response:
+    """Send a GET of an image form's URL to the image page."""
+    return redirect(url_for("gallery.image_page", image_id=image_id))
+
+
+@bp.get("/shares/<share_id>/revoke")
+def revoke_form_page(share_id: str) -> Response:
+    """Send a GET of a revoke URL to the "Shared links" page."""
+    return redirect(url_for("gallery.shared_links"))
+
+
+@bp.get("/upload")
+def upload_form_page() -> Response:
+    """Send a GET of the upload form's URL to the gallery."""
+    return redirect(url_for("gallery.index"))

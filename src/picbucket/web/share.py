@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response
 
 from picbucket.domain import Image, Variant
-from picbucket.services.shares import open_share
+from picbucket.services.shares import count_view, open_share
 from picbucket.web.context import backends, settings
 from picbucket.web.media import variant_response
 from picbucket.web.views import share_links, share_urls
@@ -31,9 +31,12 @@ def _no_referrer(response: Response) -> Response:
 @bp.get("/<token>")
 def page(token: str) -> tuple[str, int, dict[str, str]]:
     """Show a shared image with Open Graph / Twitter card tags for previews."""
-    _, image = open_share(backends(), token)
+    share, image = open_share(backends(), token)
+    count_view(backends(), share)
     urls = share_urls(image, token)
-    html = render_template("share.html", image=image, links=share_links(image, token), **urls)
+    html = render_template(
+        "share.html", image=image, share=share, links=share_links(image, token), **urls
+    )
     return html, 200, {"Cache-Control": "no-cache"}
 
 
