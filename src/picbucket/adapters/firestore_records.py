@@ -502,7 +502,9 @@ class FirestoreImages:
         wanted = list(dict.fromkeys(image_ids))
         moved: list[str] = []
         for i in range(0, len(wanted), BATCH_GET):
-            moved += self._move_chunk(owner_id, wanted[i : i + BATCH_GET], expected, status, trashed_at)
+            moved += self._move_chunk(
+                owner_id, wanted[i : i + BATCH_GET], expected, status, trashed_at
+            )
         return moved
 
     def _move_chunk(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from picbucket.cursors import ORDER_TAKEN, check_order
 from picbucket.domain import Image, ImageStatus, InvalidInput, NotFound, Page, is_id
 from picbucket.ports import Backends
 from picbucket.services.uploads import clean_title
@@ -21,9 +22,16 @@ def get_image(backends: Backends, owner_id: str, image_id: str) -> Image:
     return image
 
 
-def list_images(backends: Backends, owner_id: str, cursor: str | None, limit: int) -> Page[Image]:
-    """Return one page of the owner's gallery, newest first."""
-    return backends.images.page(owner_id, cursor or None, limit)
+def list_images(
+    backends: Backends,
+    owner_id: str,
+    cursor: str | None,
+    limit: int,
+    order: str = ORDER_TAKEN,
+    query: str = "",
+) -> Page[Image]:
+    """Return one page of the owner's gallery in ``order``, newest first, matching ``query``."""
+    return backends.images.page(owner_id, cursor or None, limit, check_order(order), query)
 
 
 def rename_image(backends: Backends, owner_id: str, image_id: str, title: str) -> Image:

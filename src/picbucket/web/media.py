@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import BinaryIO
+from urllib.parse import quote
 
 from flask import Response, abort, request
 from werkzeug.datastructures import ContentRange
@@ -15,8 +16,30 @@ from picbucket.web.security import MEDIA_CSP
 _CHUNK = 256 * 1024
 
 
+def download_filename(title: str, variant: Variant) -> str:
+    """Return the file name a person gets for ``variant``: the image's title and its extension.
+
+    The one place download names are made: the title is what the person called the
+    photo, so "Beach at noon.jpg" lands in Downloads, not "original.jpg".
+    """
+    stem = "".join(ch for ch in title if ch.isprintable() and ch not in '\\/:*?"<>|').strip(" .")
+    return f"{stem or 'image'}.{variant.key.rsplit('.', 1)[-1]}"
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """Return a Content-Disposition header: an ASCII name, and the exact one (RFC 6266)."""
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
+    fallback = fallback.replace('"', "_").replace("\\", "_")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def variant_response(
-    variant: Variant, *, cache_control: str, download_name: str, embeddable: bool = False
+    variant: Variant,
+    *,
+    cache_control: str,
+    download_name: str,
+    embeddable: bool = False,
+    attachment: bool = False,
 ) -> Response:
     """Stream a stored variant, answering conditional and Range requests.
 
@@ -30,7 +53,9 @@ def variant_response(
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": MEDIA_CSP,
-        "Content-Disposition": f'inline; filename="{download_name}"',
+        "Content-Disposition": content_disposition(
+            "attachment" if attachment else "inline", download_name
+        ),
         # Share-link images are meant to be embedded anywhere; private ones nowhere else.
         "Cross-Origin-Resource-Policy": "cross-origin" if embeddable else "same-origin",
     }

@@ -54,6 +54,17 @@ class ListImagesQuery(Query):
     limit: int | None = Field(
         None, ge=1, le=MAX_PAGE, description="Page size; the server's default when absent."
     )
+    sort: Literal["taken", "uploaded"] = Field(
+        "taken",
+        description="Newest first by date taken (else upload date), or by upload date. "
+        "A cursor works only with the sort it came from.",
+    )
+    q: str = Field(
+        "",
+        max_length=200,
+        description="Only titles with words starting with each of these words "
+        "(any case, accents ignored).",
+    )
 
 
 class UploadQuery(Query):

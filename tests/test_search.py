@@ -1,0 +1,163 @@
+"""Title search and sort orders: both record stores, the SQLite migration, the gallery page."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from helpers import path_of, upload
+from imagefiles import png
+from picbucket import search
+from picbucket.adapters.sqlite_migrations import MIGRATIONS, _title_search_words
+from picbucket.adapters.sqlite_records import SqliteRecords
+from test_contract_records import BIG, T0, Records, make_image, make_user, records
+
+__all__ = ["records"]  # the fixture, parametrized over SQLite and Firestore
+
+
+def titled(records: Records, titles: list[str]) -> dict[str, str]:
+    """Store one image per title, newest last; return title → id."""
+    owner = make_user(records, "searcher")
+    ids = {}
+    for i, title in enumerate(titles):
+        image = replace(make_image(owner, created=T0 + timedelta(minutes=i)), title=title)
+        records.images.add(image, BIG)
+        ids[title] = image.id
+    return ids
+
+
+def found(
+    records: Records, owner: str, query: str, limit: int = 50, order: str = "taken"
+) -> list[str]:
+    """Return every title the search finds, walking all pages."""
+    titles: list[str] = []
+    cursor = None
+    while True:
+        page = records.images.page(owner, cursor, limit, order, query)
+        titles += [image.title for image in page.items]
+        if page.next_cursor is None:
+            return titles
+        cursor = page.next_cursor
+
+
+def test_words_fold_case_and_accents_and_split_file_names() -> None:
+    assert search.words("Café at NOON, IMG_5001") == ["cafe", "at", "noon", "img", "5001"]
+    assert search.matches("Beach at Noon", ["bea", "no"])
+    assert not search.matches("Beach at Noon", ["each"])  # prefixes of words, not substrings
+
+
+def test_search_finds_word_prefixes_in_any_case_and_accent(records: Records) -> None:
+    titled(records, ["Beach at noon", "Café Paris", "beachball", "Mountain lake", "IMG_5001"])
+    owner = make_user(records, "searcher").id
+    assert found(records, owner, "BEA") == ["beachball", "Beach at noon"]
+    assert found(records, owner, "cafe") == ["Café Paris"]
+    assert found(records, owner, "beach noon") == ["Beach at noon"]
+    assert found(records, owner, "5001") == ["IMG_5001"]
+    assert found(records, owner, "lake mountain") == ["Mountain lake"]
+    assert found(records, owner, "ocean") == []
+    assert len(found(records, owner, "")) == 5
+
+
+def test_search_pages_with_cursors_in_both_orders(records: Records) -> None:
+    titles = [f"trip {i:02d}" if i % 3 else f"home {i:02d}" for i in range(14)]
+    titled(records, titles)
+    owner = make_user(records, "searcher").id
+    trips = sorted((t for t in titles if t.startswith("trip")), reverse=True)
+    for order in ("taken", "uploaded"):
+        assert found(records, owner, "trip", limit=3, order=order) == trips
+
+
+def test_rename_changes_what_search_finds(records: Records) -> None:
+    ids = titled(records, ["Old name"])
+    owner = make_user(records, "searcher").id
+    assert records.images.rename(owner, ids["Old name"], "Sunset")
+    assert found(records, owner, "old") == []
+    assert found(records, owner, "sun") == ["Sunset"]
+
+
+def test_search_is_owner_scoped(records: Records) -> None:
+    titled(records, ["Secret beach"])
+    other = make_user(records, "other").id
+    assert found(records, other, "secret") == []
+
+
+def test_migration_makes_old_sqlite_titles_searchable(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    store = SqliteRecords(path)
+    owner = make_user(Records(store.users, store.images, store.shares, store.tokens), "old")
+    store.images.add(replace(make_image(owner), title="Grand Canyon"), BIG)
+    store.close()
+    # Undo the search migration's column, as a database of the previous release has it,
+    # then run that one migration (later ones belong to other columns).
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("ALTER TABLE images DROP COLUMN search_words")
+    MIGRATIONS[MIGRATIONS.index(_title_search_words)](conn)
+    conn.close()
+    store = SqliteRecords(path)
+    try:
+        assert [
+            i.title for i in store.images.page(owner.id, None, 10, "taken", "canyon").items
+        ] == ["Grand Canyon"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend_overrides", [{}], indirect=False)
+def test_gallery_page_searches_sorts_and_groups_by_month(
+    alice: FlaskClient, backend_overrides: dict[str, Any]
+) -> None:
+    for name in ("Beach day.png", "Forest walk.png", "Beach night.png"):
+        assert upload(alice, png(), name).status_code == 201
+    html = alice.get("/?q=beach").get_data(as_text=True)
+    assert re.findall(r'alt="([^"]+)"', html) == ["Beach night", "Beach day"]
+    assert 'value="beach"' in html  # the search box keeps the words
+    html = alice.get("/?sort=uploaded").get_data(as_text=True)
+    assert re.findall(r'alt="([^"]+)"', html) == ["Beach night", "Forest walk", "Beach day"]
+    assert re.search(r'<h3[^>]*class="gallery-month[^"]*"[^>]*>\w+ \d{4}</h3>', html)
+    # An unknown order is the default, not an error page.
+    assert alice.get("/?sort=sideways").status_code == 200
+    assert (
+        alice.get("/?q=nothing-like-it").get_data(as_text=True).count('class="gallery-item"') == 0
+    )
+
+
+@pytest.mark.parametrize("backend_overrides", [{}], indirect=False)
+def test_api_lists_with_sort_and_search(
+    alice: FlaskClient, backend_overrides: dict[str, Any]
+) -> None:
+    for name in ("Red car.png", "Blue car.png", "Red door.png"):
+        assert upload(alice, png(), name).status_code == 201
+    answer = alice.get("/api/v1/images?q=red&sort=uploaded&limit=1").get_json()
+    assert [i["title"] for i in answer["items"]] == ["Red door"]
+    more = alice.get(f"/api/v1/images?q=red&sort=uploaded&limit=1&cursor={answer['next_cursor']}")
+    assert [i["title"] for i in more.get_json()["items"]] == ["Red car"]
+    # A cursor of one order is refused by the other.
+    wrong = alice.get(f"/api/v1/images?sort=taken&cursor={answer['next_cursor']}")
+    assert wrong.status_code == 400
+    assert alice.get("/api/v1/images?sort=sideways").status_code == 400
+
+
+@pytest.mark.parametrize("backend_overrides", [{}], indirect=False)
+def test_download_original_is_named_after_the_title(
+    alice: FlaskClient, backend_overrides: dict[str, Any]
+) -> None:
+    made = upload(alice, png(), "IMG_0001.png").get_json()
+    csrf = {
+        "X-CSRFToken": re.search(
+            r'csrf-token" content="([^"]+)', alice.get("/").get_data(as_text=True)
+        ).group(1)
+    }  # type: ignore[union-attr]
+    alice.patch(f"/api/v1/images/{made['id']}", json={"title": "Café: sunset/1"}, headers=csrf)
+    answer = alice.get(path_of(made["page_url"]) + "/download")
+    assert answer.status_code == 200
+    disposition = answer.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="Caf_ sunset1.png"')
+    assert "filename*=UTF-8''Caf%C3%A9%20sunset1.png" in disposition
+    assert answer.data == alice.get(path_of(made["image_url"])).data
