@@ -6,7 +6,7 @@ embedded default never imports them and cold starts stay short.
 
 from __future__ import annotations
 
-from picbucket.ports import Backends, BlobStore, HealthCheck, RecordStore
+from picbucket.ports import AlbumRepository, Backends, BlobStore, HealthCheck, RecordStore
 from picbucket.settings import Settings
 
 
@@ -32,15 +32,19 @@ def _build_blob_store(settings: Settings) -> tuple[BlobStore, HealthCheck]:
 
 def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
     if settings.record_store == "firestore":
+        from picbucket.adapters.firestore_albums import FirestoreAlbums
         from picbucket.adapters.firestore_records import FirestoreRecords
 
-        return _backends(blobs, FirestoreRecords.from_settings(settings))
+        firestore = FirestoreRecords.from_settings(settings)
+        return _backends(blobs, firestore, FirestoreAlbums(firestore.client))
+    from picbucket.adapters.sqlite_albums import SqliteAlbums
     from picbucket.adapters.sqlite_records import SqliteRecords
 
-    return _backends(blobs, SqliteRecords(settings.data_dir / "picbucket.sqlite3"))
+    sqlite = SqliteRecords(settings.data_dir / "picbucket.sqlite3")
+    return _backends(blobs, sqlite, SqliteAlbums(sqlite))
 
 
-def _backends(blobs: BlobStore, records: RecordStore) -> Backends:
+def _backends(blobs: BlobStore, records: RecordStore, albums: AlbumRepository) -> Backends:
     """Assemble Backends from a blob store and a record store's four repositories."""
     return Backends(
         blobs=blobs,
@@ -48,6 +52,7 @@ def _backends(blobs: BlobStore, records: RecordStore) -> Backends:
         images=records.images,
         shares=records.shares,
         tokens=records.tokens,
+        albums=albums,
         health={"records": records},
         closers=[records.close],
     )
