@@ -601,3 +601,60 @@ def test_tokens_add_find_list_touch_and_revoke(records: Records) -> None:
     assert records.tokens.for_owner(alice.id) == [curl]
     records.tokens.touch(sharex.id, used)  # a revoked token: no error, no resurrection
     assert records.tokens.by_hash(sharex.token_hash) is None
+
+
+# -- maintenance: every owner's records, rendition swap -----------------------
+
+
+def test_all_images_walks_every_owner_and_status_once(records: Records) -> None:
+    alice, bob = make_user(records, "alice"), make_user(records, "bob")
+    statuses = [ImageStatus.READY, ImageStatus.PENDING, ImageStatus.DELETING]
+    added = [make_image(owner, status=statuses[n % 3]) for owner in (alice, bob) for n in range(4)]
+    for image in added:
+        records.images.add(image, BIG)
+    seen: list[Image] = []
+    cursor = None
+    for _ in range(10):
+        page = records.images.all_images(cursor, 3)
+        assert len(page.items) <= 3
+        seen += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert sorted(seen, key=lambda i: (i.owner_id, i.id)) == seen
+    assert sorted(seen, key=lambda i: i.id) == sorted(added, key=lambda i: i.id)
+    assert records.images.all_images(None, 100).next_cursor is None
+
+
+def test_replace_renditions_is_compare_and_set_and_moves_usage(records: Records) -> None:
+    alice = make_user(records, "alice")
+    image = make_image(alice, size=1000)  # original 900 + thumbnail 100
+    records.images.add(image, BIG)
+    base = f"users/{alice.id}/{image.id}"
+    thumb = Variant(f"{base}/thumb-1234abcd.jpg", "image/jpeg", 300, "c" * 64, 683, 512)
+    display = Variant(f"{base}/display-5678abcd.jpg", "image/jpeg", 2000, "d" * 64, 2048, 1536)
+
+    assert not records.images.replace_renditions(alice.id, image.id, "wrong", thumb, display)
+    assert records.images.usage(alice.id) == Usage(1000, 1)
+    assert records.images.replace_renditions(
+        alice.id, image.id, image.thumbnail.key, thumb, display
+    )
+    stored = records.images.get(alice.id, image.id)
+    assert stored == replace(image, thumbnail=thumb, display=display)
+    assert records.images.usage(alice.id) == Usage(900 + 300 + 2000, 1)
+    # A second swap from the old key (a racing backfill) changes nothing.
+    assert not records.images.replace_renditions(
+        alice.id, image.id, image.thumbnail.key, thumb, None
+    )
+    assert records.images.usage(alice.id) == Usage(3200, 1)
+    # Back to no display: the display's bytes are refunded.
+    smaller = replace(thumb, key=f"{base}/thumb-9999abcd.jpg", size=200)
+    assert records.images.replace_renditions(alice.id, image.id, thumb.key, smaller, None)
+    assert records.images.get(alice.id, image.id) == replace(image, thumbnail=smaller)
+    assert records.images.usage(alice.id) == Usage(1100, 1)
+    # Only ready images, only the owner's.
+    assert not records.images.replace_renditions("someone-else", image.id, smaller.key, thumb, None)
+    records.images.set_status(alice.id, image.id, ImageStatus.READY, ImageStatus.DELETING)
+    assert not records.images.replace_renditions(alice.id, image.id, smaller.key, thumb, None)
+    assert records.images.usage(alice.id) == Usage(1100, 1)

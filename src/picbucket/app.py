@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from flask import Blueprint, Flask
 from PIL import Image
 
-from picbucket.cli import reconcile_command
+from picbucket.cli import COMMANDS
 from picbucket.domain import utcnow
 from picbucket.settings import MIB, Settings, SettingsError
 from picbucket.web import account, api, auth, errors, gallery, health, logs, security, share
@@ -60,7 +61,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure_logging(settings.log_level)
     logs.init_request_logging(app, settings.gcp_project)
 
-    backends = build_backends(settings)
+    try:
+        backends = build_backends(settings)
+    except SettingsError as exc:
+        # A database newer than this code (SchemaTooNew) is a configuration error too.
+        _exit_for_configuration(exc)
     app.extensions["picbucket"] = backends
 
     if settings.service_origin:
@@ -81,8 +86,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.context_processor(lambda: {"now": utcnow()})
 
-    app.cli.add_command(reconcile_command)
+    for command in COMMANDS:
+        app.cli.add_command(command)
     return app
+
+
+def create_maintenance_app() -> Flask:
+    """Build the app for CLI maintenance commands: production needs no OAuth client."""
+    return create_app(_settings_from_env(for_maintenance=True))
 
 
 def _preferred_scheme(settings: Settings) -> str:
@@ -92,15 +103,19 @@ def _preferred_scheme(settings: Settings) -> str:
     return "https" if settings.production else "http"
 
 
-def _settings_from_env() -> Settings:
+def _settings_from_env(*, for_maintenance: bool = False) -> Settings:
     """Read the environment; a bad value stops start-up with its one-line message."""
     try:
-        return Settings.from_env()
+        return Settings.from_env(for_maintenance=for_maintenance)
     except SettingsError as exc:
-        # One line to read, no traceback to dig the fix out of. Exit status 3 is
-        # gunicorn's "worker failed to boot": the master stops instead of respawning.
-        print(f"picbucket: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(_BOOT_ERROR) from None
+        _exit_for_configuration(exc)
+
+
+def _exit_for_configuration(exc: SettingsError) -> NoReturn:
+    # One line to read, no traceback to dig the fix out of. Exit status 3 is
+    # gunicorn's "worker failed to boot": the master stops instead of respawning.
+    print(f"picbucket: configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(_BOOT_ERROR) from None
 
 
 def _vendor_blueprint() -> Blueprint:

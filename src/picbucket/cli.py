@@ -16,6 +16,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from picbucket.ports import Backends
 from picbucket.services.reconcile import Guards, carry_out, plan_reconcile
+from picbucket.services.renditions import DEFAULT_BATCH, backfill_renditions
+from picbucket.settings import Settings
 
 # Exit codes of ``reconcile`` (README "Reconcile"); click itself exits 2 on bad usage.
 EXIT_ITEM_FAILED = 1
@@ -78,17 +80,72 @@ def reconcile_command(
         raise SystemExit(EXIT_ITEM_FAILED)
 
 
-COMMANDS: tuple[click.Command, ...] = (reconcile_command,)
+@click.command("renditions")
+@click.option(
+    "--backfill",
+    is_flag=True,
+    required=True,
+    help="Make today's thumbnail and display rendition for images stored before them.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=1000),
+    default=DEFAULT_BATCH,
+    show_default=True,
+    help="Images per batch (progress is printed after each).",
+)
+@with_appcontext
+def renditions_command(backfill: bool, batch_size: int) -> None:
+    """Renew the renditions of images stored by the first release, from their originals.
+
+    Originals are kept as stored. Idempotent and resumable: stop it any time and run
+    it again; a run with nothing left to do says so. Exits 1 if an image failed (the
+    next run retries it).
+    """
+    backends: Backends = current_app.extensions["picbucket"]
+    settings: Settings = current_app.config["PICBUCKET_SETTINGS"]
+    report = backfill_renditions(backends, settings, batch_size=batch_size, echo=click.echo)
+    if report.failed:
+        raise SystemExit(EXIT_ITEM_FAILED)
+
+
+@click.group("records")
+def records_group() -> None:
+    """Record store maintenance."""
+
+
+@records_group.command("backfill-sort-keys")
+@with_appcontext
+def backfill_sort_keys_command() -> None:
+    """Give Firestore image documents from before "date taken" the field the gallery sorts by.
+
+    On SQLite the migrations at start already did this: it prints "nothing to do".
+    """
+    backends: Backends = current_app.extensions["picbucket"]
+    records = backends.health.get("records")
+    backfill = getattr(records, "backfill_sort_keys", None)
+    if backfill is None:
+        click.echo("records: nothing to do (SQLite is migrated at start)")
+        return
+    changed = backfill()
+    click.echo(
+        f"records: {changed} image document(s) given a sort key"
+        if changed
+        else "records: nothing to do"
+    )
+
+
+COMMANDS: tuple[click.Command, ...] = (reconcile_command, renditions_command, records_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``picbucket`` console script (its commands run inside the app)."""
-    from picbucket import create_app
+    from picbucket.app import create_maintenance_app
 
     # FlaskGroup builds the app only when a command runs, so --help needs no config.
     cli = FlaskGroup(
         name="picbucket",
-        create_app=create_app,
+        create_app=create_maintenance_app,
         add_default_commands=False,
         add_version_option=False,
         load_dotenv=False,

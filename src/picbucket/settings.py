@@ -38,8 +38,13 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "proxy_hops": (0, 5),
     "decode_budget_mb": (64, 1_048_576),
     "max_files_per_request": (1, 200),
+    "breaker_failures": (1, 1000),
+    "min_free_disk_mb": (0, 10_000_000),
 }
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "records_deadline_seconds": (0.1, 300.0),
+    "blobs_deadline_seconds": (0.1, 600.0),
+    "breaker_cooldown_seconds": (0.1, 600.0),
     "decode_wait_seconds": (0.0, 60.0),
 }
 RATE_LIMITS = ("rate_limit_sign_in", "rate_limit_upload", "rate_limit_api")
@@ -121,6 +126,20 @@ class Settings:
     # People who may use the admin pages.
     admin_emails: tuple[str, ...] = ()
 
+    # Backend deadlines (see resilience.py): the most one record-store or blob-store
+    # call may take before the request gets 503 + Retry-After. Records are small
+    # documents (milliseconds when healthy); blobs carry up to max_upload_mb.
+    records_deadline_seconds: float = 10.0
+    blobs_deadline_seconds: float = 30.0
+    # After this many consecutive failures a backend is treated as down: calls fail at
+    # once for breaker_cooldown_seconds, then one probe call is let through.
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 5.0
+    # Local disk (data_dir): below this much free space /readyz reports it, and uploads
+    # are refused before they would leave less than half of it (kept for deletes and
+    # the SQLite journal). 0 turns both off.
+    min_free_disk_mb: int = 256
+
     @property
     def production(self) -> bool:
         """Tell whether production safety rules apply."""
@@ -137,8 +156,15 @@ class Settings:
         return self.max_upload_mb * MIB
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``PICBUCKET_*`` variables, validate them, and return settings."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, for_maintenance: bool = False
+    ) -> Settings:
+        """Read ``PICBUCKET_*`` variables, validate them, and return settings.
+
+        ``for_maintenance``: for CLI commands (reconcile, backfills), which sign no one
+        in, so production does not require the OAuth client (the Cloud Run job that
+        runs them is deliberately given no client secret).
+        """
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
@@ -151,11 +177,14 @@ class Settings:
             if project:
                 values["gcp_project"] = project
         settings = cls(**values)  # type: ignore[arg-type]
-        settings.validate()
+        settings.validate(sign_in=not for_maintenance)
         return settings
 
-    def validate(self) -> None:
-        """Raise ``SettingsError`` with a one-line fix if the settings cannot work."""
+    def validate(self, *, sign_in: bool = True) -> None:
+        """Raise ``SettingsError`` with a one-line fix if the settings cannot work.
+
+        ``sign_in=False`` skips the checks that only signing people in needs.
+        """
         choices = {
             "env": ("development", "production"),
             "blob_store": ("local", "gcs"),
@@ -180,7 +209,7 @@ class Settings:
         self._validate_ranges()
         self._validate_texts()
         if self.production:
-            self._validate_production()
+            self._validate_production(sign_in=sign_in)
 
     def _validate_ranges(self) -> None:
         for name, (low, high) in {**INT_RANGES, **FLOAT_RANGES}.items():
@@ -213,7 +242,7 @@ class Settings:
                     f"PICBUCKET_ADMIN_EMAILS must be comma-separated emails; {email!r} is not one."
                 )
 
-    def _validate_production(self) -> None:
+    def _validate_production(self, *, sign_in: bool) -> None:
         if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
             raise SettingsError(
                 "Production needs PICBUCKET_SECRET_KEY: a random string of 32+ characters "
@@ -223,7 +252,7 @@ class Settings:
             raise SettingsError(
                 "Production cannot use the local identity provider: unset PICBUCKET_OIDC_LOCAL."
             )
-        if not self.oidc_client_id or not self.oidc_client_secret:
+        if sign_in and (not self.oidc_client_id or not self.oidc_client_secret):
             raise SettingsError(
                 "Production needs PICBUCKET_OIDC_CLIENT_ID and PICBUCKET_OIDC_CLIENT_SECRET "
                 "(your Google OAuth client)."
