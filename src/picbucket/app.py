@@ -9,13 +9,14 @@ from typing import NoReturn
 from flask import Blueprint, Flask
 from PIL import Image
 
+from picbucket import draining
 from picbucket.cli import COMMANDS
-from picbucket.domain import utcnow
+from picbucket.domain import human_bytes, utcnow
 from picbucket.settings import MIB, Settings, SettingsError
 from picbucket.web import account, api, auth, errors, gallery, health, logs, security, share
 from picbucket.web.context import settings as current_settings
 from picbucket.web.origin import DropForwardedHost, ServiceOrigin
-from picbucket.web.views import human_bytes, thumb_size, variant_url
+from picbucket.web.views import thumb_size, variant_url
 from picbucket.wiring import build_backends
 
 _BOOT_ERROR = 3
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_security(app, settings)
     # Outermost, so ProxyFix never sees a client-chosen host, port or prefix.
     app.wsgi_app = DropForwardedHost(app.wsgi_app)  # type: ignore[method-assign]
+    # After SIGTERM (gunicorn.conf.py), new requests get 503 + Retry-After at once.
+    app.wsgi_app = draining.RefuseWhileDraining(app.wsgi_app)  # type: ignore[method-assign]
     auth.init_auth(app, settings)
     for blueprint in (gallery.bp, share.bp, api.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)

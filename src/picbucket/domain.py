@@ -99,13 +99,26 @@ class Quota:
             free = max(self.max_bytes - usage.bytes, 0)
             raise QuotaExceeded(
                 f"That would take you over your storage quota: this image needs "
-                f"{_mb(adding_bytes)} but only {_mb(free)} of your {_mb(self.max_bytes)} "
+                f"{human_bytes(adding_bytes)} but only {human_bytes(free)} of your "
+                f"{human_bytes(self.max_bytes)} "
                 "is free. Delete some images and try again."
             )
 
 
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+def human_bytes(size: int) -> str:
+    """Format a byte count for people: the one formatter of every page and message.
+
+    Binary units under their everyday names (1 MiB shows as "1.0 MB"), as file
+    managers and phones show sizes, so a limit reads as the number it was set to.
+    """
+    mib = 1024 * 1024
+    if size < 1024:
+        return f"{size} B"
+    if size < mib:
+        return f"{size / 1024:.0f} KB"
+    if size < 1024 * mib:
+        return f"{size / mib:.1f} MB"
+    return f"{size / (1024 * mib):.2f} GB"
 
 
 @dataclass(frozen=True)
@@ -341,8 +354,22 @@ class Conflict(PicbucketError):
     """A create-only write found something already there."""
 
 
+class IdempotencyKeyReused(Conflict):
+    """An Idempotency-Key came back with a different file than its first use."""
+
+
+class UploadInProgress(Conflict):
+    """An upload with this Idempotency-Key is still being stored; retry shortly."""
+
+
 class BackendUnavailable(PicbucketError):
     """A storage backend failed; the operation changed nothing the user can see."""
+
+    retry_after = 5
+
+
+class StorageFull(PicbucketError):
+    """The server's own disk is full; nothing was stored (deleting still works)."""
 
 
 class Busy(PicbucketError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
-from picbucket.domain import InvalidImage, TooLarge
+from picbucket.domain import InvalidImage, TooLarge, human_bytes
 from picbucket.imaging.container import Frame, Limits
 
 CHUNK = 1 << 16
@@ -139,5 +139,6 @@ def check_size(source: BinaryIO, limits: Limits) -> None:
     size = source.seek(0, 2) - start
     source.seek(start)
     if limits.max_bytes and size > limits.max_bytes:
-        limit = limits.max_bytes / 1_000_000
-        raise TooLarge(f"The file is {size / 1_000_000:.1f} MB; the limit is {limit:g} MB.")
+        raise TooLarge(
+            f"The file is {human_bytes(size)}; the limit is {human_bytes(limits.max_bytes)}."
+        )

@@ -9,7 +9,6 @@ from markupsafe import escape
 
 from picbucket.domain import Image, Share, Usage, Variant
 from picbucket.services.uploads import quota_for
-from picbucket.settings import MIB
 from picbucket.web.context import settings
 
 
@@ -108,17 +107,6 @@ def quota_json(usage: Usage) -> dict[str, Any]:
         "remaining_bytes": max(0, quota.max_bytes - usage.bytes),
         "max_upload_bytes": settings().max_upload_bytes,
     }
-
-
-def human_bytes(size: int) -> str:
-    """Format a byte count for people."""
-    if size < 1024:
-        return f"{size} B"
-    if size < MIB:
-        return f"{size / 1024:.0f} KB"
-    if size < 1024 * MIB:
-        return f"{size / MIB:.1f} MB"
-    return f"{size / (1024 * MIB):.2f} GB"
 
 
 def thumb_size(image: Image) -> tuple[int, int]:
