@@ -78,12 +78,16 @@ def test_unverified_email_is_refused(client: FlaskClient, issuer: str) -> None:
     assert "not verified" in response.get_data(as_text=True)
 
 
-def test_logout_is_post_only_and_kills_copied_cookies(alice: FlaskClient, app: Any) -> None:
+def test_logout_everywhere_is_post_only_and_kills_copied_cookies(
+    alice: FlaskClient, app: Any
+) -> None:
     cookie = alice.get_cookie("picbucket_session")
     assert cookie is not None
-    assert alice.get("/logout").status_code == 405
+    # A GET (a reload, a link) signs nobody out: it lands on the gallery.
+    assert alice.get("/logout/everywhere").headers["Location"] == "/"
+    assert "Hello, Alice" in alice.get("/").get_data(as_text=True)
     token = csrf_token(alice)
-    assert alice.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert alice.post("/logout/everywhere", data={"csrf_token": token}).status_code == 302
     assert "Hello," not in alice.get("/").get_data(as_text=True)
     # Someone who copied the cookie before sign-out gets nothing either.
     thief = app.test_client()

@@ -1,20 +1,32 @@
 """A real OpenID Connect provider on localhost, standing in for Google.
 
-Wraps oidc-provider-mock: its sign-in page asks for a subject; whatever you type
-(an email address, say) becomes a user with that email, verified, and a display
-name derived from it, so the app's real Authlib flow runs end to end.
+Wraps oidc-provider-mock: its sign-in page (ours, asking for an "Email") takes
+whatever you type as the subject; an email address becomes a user with that
+email, verified, and a display name derived from it, so the app's real Authlib
+flow runs end to end.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import flask
-import oidc_provider_mock
+import jinja2
 import werkzeug.serving
-from oidc_provider_mock import User
+from authlib.deprecate import AuthlibDeprecationWarning
+
+# oidc-provider-mock imports Authlib modules that Authlib now marks deprecated; the
+# warnings are about that package, not ours, and would greet every `make run`.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    import oidc_provider_mock
+    from oidc_provider_mock import User
+
+_TEMPLATES = Path(__file__).with_name("templates")
 
 _CDN_LINK = re.compile(r"<link[^>]*https://cdn\.jsdelivr\.net[^>]*>", re.S)
 
@@ -28,6 +40,10 @@ def display_name(email: str) -> str:
 def provider_app() -> flask.Flask:
     """Return the provider as a WSGI app that marks typed-in emails as verified."""
     app: flask.Flask = oidc_provider_mock.app(require_nonce=True)
+    # Our sign-in form first: it asks for an "Email" (the package's says "sub").
+    app.jinja_loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(_TEMPLATES), *([app.jinja_loader] if app.jinja_loader else [])]
+    )
 
     @app.before_request
     def _verified_email_users() -> None:

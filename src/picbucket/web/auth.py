@@ -1,8 +1,9 @@
 """Sign-in with OpenID Connect (Authlib) and sessions (Flask-Login).
 
 Authorization code flow with state, nonce and PKCE (S256). The session cookie
-carries ``<user id>:<session epoch>``; signing out rotates the epoch, so a copied
-cookie stops working too.
+carries ``<user id>:<session epoch>``. "Sign out" ends this browser's session;
+"Sign out everywhere" rotates the epoch, so every other session (and any copied
+cookie) stops working, and those browsers are told why on their next page.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from picbucket.domain import User
-from picbucket.services.accounts import SignInRefused, sign_in, sign_out_everywhere
+from picbucket.services.accounts import (
+    SignInRefused,
+    is_admin,
+    refusal,
+    sign_in,
+    sign_out_everywhere,
+)
 from picbucket.settings import GOOGLE_ISSUER, Settings
 from picbucket.web.context import backends, settings
 from picbucket.web.logs import log_event
@@ -53,12 +60,40 @@ class SessionUser(UserMixin):  # type: ignore[misc]
     def get_id(self) -> str:
         return f"{self.user.id}:{self.user.session_epoch}"
 
+    @property
+    def is_admin(self) -> bool:
+        """Tell whether this person may use the admin pages (PICBUCKET_ADMIN_EMAILS)."""
+        return is_admin(settings(), self.user)
+
+
+SIGNED_OUT_ELSEWHERE = (
+    "You were signed out because “Sign out everywhere” was chosen on another device. "
+    "Sign in again to continue."
+)
+# Set in the session when a stale session is found; /login then shows the message first.
+_ELSEWHERE_KEY = "signed_out_elsewhere"
+
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> SessionUser | None:
     user_id, _, epoch = session_id.partition(":")
     user = backends().users.get(user_id)
-    if user is None or not epoch or user.session_epoch != epoch:
+    if user is None or not epoch:
+        return None
+    if user.session_epoch != epoch:
+        # This browser's session was ended from another one: forget it and say why, once.
+        session.pop("_user_id", None)
+        session[_ELSEWHERE_KEY] = True
+        flash(SIGNED_OUT_ELSEWHERE, "warning")
+        return None
+    # Re-checked on every request from the record just read (no extra lookup): a
+    # narrower allow-list, a disabled or a deleted account ends the session at once.
+    refused = refusal(settings(), user)
+    if refused is not None:
+        session.pop("_user_id", None)
+        session[_ELSEWHERE_KEY] = True  # /login shows why instead of a silent round trip
+        flash(refused, "warning")
+        log_event("session_refused", user_id=user.id)
         return None
     return SessionUser(user)
 
@@ -112,6 +147,9 @@ def login() -> Response | tuple[str, int]:
     """Send the browser to the identity provider."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or url_for("gallery.index"))
+    if session.pop(_ELSEWHERE_KEY, False):
+        # Stop before the identity provider: the reason would be lost on its pages.
+        return redirect(url_for("gallery.index"))
     session["next"] = safe_next(request.args.get("next"))
     redirect_uri = url_for("auth.callback", _external=True)
     try:
@@ -168,14 +206,33 @@ def callback() -> Response | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End this session and every other session of the user."""
+    """End this browser's session; the user's other devices stay signed in."""
+    if current_user.is_authenticated:
+        log_event("sign_out", user_id=current_user.user.id)
+    return _signed_out("You are signed out on this device.")
+
+
+@bp.post("/logout/everywhere")
+def logout_everywhere() -> Response:
+    """End this session and every other session of the user (lost phone, shared computer)."""
     if current_user.is_authenticated:
         user_id = current_user.user.id
         sign_out_everywhere(backends(), user_id)
-        log_event("sign_out", user_id=user_id)
+        log_event("sign_out_everywhere", user_id=user_id)
+    return _signed_out("You are signed out on every device.")
+
+
+@bp.get("/logout")
+@bp.get("/logout/everywhere")
+def logout_page() -> Response:
+    """Answer a GET of a sign-out URL with the page it came from: signing out needs the form."""
+    return redirect(url_for("gallery.index"))
+
+
+def _signed_out(message: str) -> Response:
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(message, "info")
     return redirect(url_for("gallery.index"))
 
 

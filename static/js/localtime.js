@@ -1,0 +1,17 @@
+// Show <time datetime="…" data-local> in the viewer's own time zone.
+// The server writes UTC text, which stays as the tooltip and as the fallback
+// when JavaScript is off.
+(function () {
+  "use strict";
+  var format = new Intl.DateTimeFormat(undefined, {
+    dateStyle: "medium",
+    timeStyle: "short",
+    timeZoneName: "short"
+  });
+  document.querySelectorAll("time[data-local]").forEach(function (element) {
+    var when = new Date(element.getAttribute("datetime"));
+    if (isNaN(when.getTime())) return;
+    element.title = element.textContent.trim();
+    element.textContent = format.format(when);
+  });
+})();
