@@ -67,7 +67,8 @@ def reconcile_command(
         raise click.UsageError("--grace-minutes 0 can remove uploads in progress; add --force.")
     backends: Backends = current_app.extensions["picbucket"]
     guards = Guards(max_delete_share=max_delete_share, force=force)
-    plan = plan_reconcile(backends, grace=timedelta(minutes=grace_minutes))
+    trash_days = current_app.config["PICBUCKET_SETTINGS"].trash_days
+    plan = plan_reconcile(backends, grace=timedelta(minutes=grace_minutes), trash_days=trash_days)
     click.echo(plan.summary(guards))
     report = carry_out(backends, plan, dry_run=dry_run, guards=guards)
     # A dry run's report is the plan again: say only that nothing changed.

@@ -35,6 +35,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "quota_mb": (1, 100_000_000),
     "quota_images": (1, 100_000_000),
     "page_size": (1, 200),
+    "trash_days": (1, 3650),
     "proxy_hops": (0, 5),
     "decode_budget_mb": (64, 1_048_576),
     "max_files_per_request": (1, 200),
@@ -101,6 +102,8 @@ class Settings:
     quota_mb: int = 2048
     quota_images: int = 20_000
     page_size: int = 60
+    # Deleted photos stay restorable (and charged) this long; reconcile purges them.
+    trash_days: int = 30
 
     # Rate limits (Flask-Limiter syntax) and where their counters live.
     rate_limit_sign_in: str = "20 per minute"

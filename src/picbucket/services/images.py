@@ -45,19 +45,22 @@ def rename_image(backends: Backends, owner_id: str, image_id: str, title: str) -
 
 
 def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
-    """Delete the record, its share links and every blob; the quota is given back.
+    """Move the owner's image to the trash (services.trash); its links stop at once.
 
-    Order (DESIGN.md): mark ``deleting`` (invisible at once) → shares → blobs →
-    record. A crash part-way leaves a ``deleting`` record that reconcile finishes.
+    The bytes stay (and count against the quota) until the trash is emptied or
+    reconcile purges it. A record left ``deleting`` by an earlier attempt is finished.
     """
     image = backends.images.get(owner_id, image_id) if is_id(image_id) else None
-    if image is None or image.status is ImageStatus.PENDING:
+    if image is None or image.status in (ImageStatus.PENDING, ImageStatus.TRASHED):
         raise NotFound(NOT_FOUND)
-    # Compare-and-set: a delete racing a rename or another delete marks it only once;
-    # a record already marked ``deleting`` (an earlier attempt) is finished below.
-    marked = backends.images.set_status(owner_id, image_id, ImageStatus.READY, ImageStatus.DELETING)
-    if not marked and image.status is not ImageStatus.DELETING:
-        raise NotFound(NOT_FOUND)
+    if image.status is ImageStatus.READY:
+        # Compare-and-set: a trash racing a rename or another delete moves it once.
+        now = backends.clock()
+        if not backends.images.move_many(
+            owner_id, [image_id], ImageStatus.READY, ImageStatus.TRASHED, now
+        ):
+            raise NotFound(NOT_FOUND)
+        return image
     try:
         finish_delete(backends, image)
     except Exception:
@@ -68,8 +71,9 @@ def delete_image(backends: Backends, owner_id: str, image_id: str) -> Image:
 
 
 def finish_delete(backends: Backends, image: Image) -> None:
-    """Remove shares, blobs, then the record of an image marked for deletion."""
+    """Remove shares, album places, blobs, then the record of an image marked for deletion."""
     backends.shares.remove_for_image(image.owner_id, image.id)
+    backends.albums.remove_image(image.owner_id, image.id)
     for variant in image.variants:
         backends.blobs.delete(variant.key)
     backends.images.remove(image.owner_id, image.id)

@@ -9,7 +9,9 @@ before any blob, and deletes mark the record (deleting) before removing blobs
 - a ``deleting`` record: the delete is finished (shares → blobs → record);
 - a blob under ``users/<uid>/<image-id>/`` with no record: an orphan, removed;
 - a blob under ``incoming/`` (direct browser upload) never picked up: removed;
-- a temp file of a write killed half-way (local disk only): removed.
+- a temp file of a write killed half-way (local disk only): removed;
+- a photo in the trash longer than ``trash_days``: purged like a delete (marked
+  ``deleting`` first, so a run stopped half-way is finished by the next).
 
 It plans first, then acts on exactly that plan, and only if the plan passes the
 guards (``Guards``): a record store that came back empty, or pointed at the wrong
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 # Blob keys are checked against records in batches: one existence query per batch.
 CHECK_BATCH = 300
 DEFAULT_GRACE = timedelta(hours=1)
+# Trash purged per run: bounded work per run (the Cloud Run job runs again later).
+PURGE_PER_RUN = 5000
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class ReconcilePlan:
     orphan_blobs: list[BlobInfo] = field(default_factory=list)
     abandoned_incoming: list[BlobInfo] = field(default_factory=list)
     stale_temp_files: list[BlobInfo] = field(default_factory=list)
+    # Trashed longer than the trash period (at most PURGE_PER_RUN per run).
+    expired_trash: list[Image] = field(default_factory=list)
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     blobs_scanned: int = 0  # under users/ and incoming/
@@ -109,6 +115,7 @@ class ReconcilePlan:
             f"  orphan blobs to remove: {_counted(self.orphan_blobs)}",
             f"  abandoned direct uploads to remove: {_counted(self.abandoned_incoming)}",
             f"  temp files of killed uploads to remove: {_counted(self.stale_temp_files)}",
+            f"  photos past their time in the trash to purge: {len(self.expired_trash)}",
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
@@ -131,6 +138,7 @@ class ReconcileReport:
     abandoned_incoming: list[str] = field(default_factory=list)  # keys
     stale_temp_files: list[str] = field(default_factory=list)  # paths in the blob store
     stale_temp_bytes: int = 0
+    purged_trash: list[str] = field(default_factory=list)  # "<owner>/<image>"
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     refused: list[str] = field(default_factory=list)  # why the guards stopped the run
@@ -145,6 +153,7 @@ class ReconcileReport:
             + len(self.orphan_blobs)
             + len(self.abandoned_incoming)
             + len(self.stale_temp_files)
+            + len(self.purged_trash)
         )
 
     def summary(self) -> str:
@@ -165,6 +174,8 @@ class ReconcileReport:
             f"  abandoned direct uploads {verb}: {len(self.abandoned_incoming)}",
             f"  temp files of killed uploads {verb}: {len(self.stale_temp_files)} "
             f"({self.stale_temp_bytes:,} bytes)",
+            f"  photos purged from the trash{' (would be)' if self.dry_run else ''}: "
+            f"{len(self.purged_trash)}",
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
@@ -181,18 +192,28 @@ def reconcile(
     grace: timedelta = DEFAULT_GRACE,
     now: datetime | None = None,
     guards: Guards | None = None,
+    trash_days: int | None = None,
 ) -> ReconcileReport:
     """Plan, check the plan against ``guards``, then carry it out (unless a dry run)."""
-    plan = plan_reconcile(backends, grace=grace, now=now)
+    plan = plan_reconcile(backends, grace=grace, now=now, trash_days=trash_days)
     return carry_out(backends, plan, dry_run=dry_run, guards=guards or Guards())
 
 
 def plan_reconcile(
-    backends: Backends, *, grace: timedelta = DEFAULT_GRACE, now: datetime | None = None
+    backends: Backends,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    now: datetime | None = None,
+    trash_days: int | None = None,
 ) -> ReconcilePlan:
-    """Find everything a crash left behind that is older than ``grace``; change nothing."""
+    """Find what a crash left behind (older than ``grace``) and expired trash; change nothing.
+
+    ``trash_days`` None leaves the trash alone.
+    """
     now = now or backends.clock()
     plan = ReconcilePlan(grace=grace, cutoff=now - grace)
+    if trash_days is not None:
+        plan.expired_trash = _expired_trash(backends, now - timedelta(days=trash_days))
     # Materialise: carrying out removes records the query would be iterating over.
     for image in list(backends.images.unfinished(plan.cutoff)):
         stale = image.status is ImageStatus.PENDING
@@ -225,6 +246,7 @@ def carry_out(
         abandoned_incoming=[blob.key for blob in plan.abandoned_incoming],
         stale_temp_files=[temp.key for temp in plan.stale_temp_files],
         stale_temp_bytes=sum(temp.size for temp in plan.stale_temp_files),
+        purged_trash=[_ref(image) for image in plan.expired_trash],
         young_blobs_kept=plan.young_blobs_kept,
         young_temp_files_kept=plan.young_temp_files_kept,
         refused=plan.refusals(guards),
@@ -238,6 +260,8 @@ def carry_out(
             _attempt(report, blob.key, backends.blobs.delete, blob.key)
         for temp in plan.stale_temp_files:
             _attempt(report, temp.key, backends.blobs.delete_partial, temp.key)
+        for image in plan.expired_trash:
+            _attempt(report, _ref(image), _purge, backends, image)
     log.info(
         "reconcile finished",
         extra={"dry_run": dry_run, "changed": report.changed, "errors": len(report.errors)},
@@ -264,6 +288,19 @@ def _plan_image_blobs(backends: Backends, plan: ReconcilePlan) -> None:
                 plan.young_blobs_kept += 1
             elif not owned:
                 plan.orphan_blobs.append(blob)
+
+
+def _expired_trash(backends: Backends, before: datetime) -> list[Image]:
+    # Capped, so one run is bounded work; the next run (or Cloud Run job) goes on.
+    return backends.images.trashed_before(before, PURGE_PER_RUN)
+
+
+def _purge(backends: Backends, image: Image) -> None:
+    """Purge one expired trashed image: mark it deleting (if still trashed), then finish."""
+    if backends.images.set_status(
+        image.owner_id, image.id, ImageStatus.TRASHED, ImageStatus.DELETING
+    ):
+        finish_delete(backends, image)
 
 
 def _finish_records(backends: Backends, images: Iterable[Image], report: ReconcileReport) -> None:
