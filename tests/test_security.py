@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 import imagefiles
 from conftest import sign_in
-from helpers import path_of, upload
+from helpers import json_of, path_of, upload
 from picbucket.ports import Backends
 from picbucket.web.logs import CloudLoggingFormatter
 
@@ -108,7 +108,7 @@ def test_error_pages_look_like_the_app(client: FlaskClient) -> None:
     html = page.get_data(as_text=True)
     assert "Picbucket" in html and "Go to the gallery" in html
     api = client.get("/api/v1/nothing-here")
-    assert api.status_code == 404 and api.json["error"]["code"] == "not_found"
+    assert api.status_code == 404 and json_of(api)["error"]["code"] == "not_found"
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:
@@ -118,8 +118,10 @@ def test_health_and_readiness(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("settings_overrides", [{"proxy_hops": 1}])
 def test_urls_are_https_behind_one_proxy(client: FlaskClient) -> None:
+    # The proxy (Cloud Run's front end) passes the Host it was asked for and adds only
+    # X-Forwarded-Proto; X-Forwarded-Host is not trusted (test_trusted_headers.py).
     response = client.get(
-        "/login", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "pics.example.com"}
+        "/login", base_url="http://pics.example.com", headers={"X-Forwarded-Proto": "https"}
     )
     assert (
         "redirect_uri=https%3A%2F%2Fpics.example.com%2Fauth%2Fcallback"
@@ -210,9 +212,13 @@ def test_share_images_embed_anywhere_private_images_nowhere(
     assert private.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     from conftest import csrf_token
 
-    share = alice.post(
-        f"/api/v1/images/{image['id']}/shares", json={}, headers={"X-CSRFToken": csrf_token(alice)}
-    ).json
+    share = json_of(
+        alice.post(
+            f"/api/v1/images/{image['id']}/shares",
+            json={},
+            headers={"X-CSRFToken": csrf_token(alice)},
+        )
+    )
     public = client.get(path_of(share["share_image_url"]))
     assert public.status_code == 200
     assert public.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
@@ -239,7 +245,7 @@ def test_several_ranges_get_the_whole_file(alice: FlaskClient) -> None:
 def test_crafted_cursors_are_a_clear_400(alice: FlaskClient, cursor: str) -> None:
     api = alice.get("/api/v1/images", query_string={"cursor": cursor})
     assert api.status_code == 400
-    assert api.json["error"]["code"] == "invalid_cursor"
+    assert json_of(api)["error"]["code"] == "invalid_cursor"
     assert alice.get("/", query_string={"cursor": cursor}).status_code == 400
 
 
@@ -249,9 +255,13 @@ def test_share_tokens_never_reach_the_logs(
     from conftest import csrf_token
 
     image = upload(alice, imagefiles.png(), "x.png").json
-    share = alice.post(
-        f"/api/v1/images/{image['id']}/shares", json={}, headers={"X-CSRFToken": csrf_token(alice)}
-    ).json
+    share = json_of(
+        alice.post(
+            f"/api/v1/images/{image['id']}/shares",
+            json={},
+            headers={"X-CSRFToken": csrf_token(alice)},
+        )
+    )
     token = share["share_url"].rsplit("/", 1)[1]
     caplog.clear()
     caplog.set_level(logging.INFO)
@@ -277,9 +287,13 @@ def test_share_page_visitors_get_no_cookie(alice: FlaskClient, client: FlaskClie
     from conftest import csrf_token
 
     image = upload(alice, imagefiles.png(), "x.png").json
-    share = alice.post(
-        f"/api/v1/images/{image['id']}/shares", json={}, headers={"X-CSRFToken": csrf_token(alice)}
-    ).json
+    share = json_of(
+        alice.post(
+            f"/api/v1/images/{image['id']}/shares",
+            json={},
+            headers={"X-CSRFToken": csrf_token(alice)},
+        )
+    )
     page = client.get(path_of(share["share_url"]))
     assert page.status_code == 200
     assert "Set-Cookie" not in page.headers

@@ -61,7 +61,6 @@ def init_security(app: Flask, config: Settings) -> None:
             app.wsgi_app,
             x_for=config.proxy_hops,
             x_proto=config.proxy_hops,
-            x_host=config.proxy_hops,
         )
     csp = page_csp(config)
     csrf.init_app(app)
