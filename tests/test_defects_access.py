@@ -120,12 +120,16 @@ def test_share_page_shows_when_the_link_expires(alice: FlaskClient, client: Flas
     """Defect: the share page did not say when the link stops working."""
     made = upload(alice, imagefiles.jpeg((200, 100)), "dune.jpg").json
     auth = {"X-CSRFToken": csrf_token(alice)}
-    timed = alice.post(
-        f"/api/v1/images/{made['id']}/shares", json={"expires": "1d"}, headers=auth
-    ).json
-    forever = alice.post(
-        f"/api/v1/images/{made['id']}/shares", json={"expires": "never"}, headers=auth
-    ).json
+
+    def share(expires: str) -> dict[str, str]:
+        answer = alice.post(
+            f"/api/v1/images/{made['id']}/shares", json={"expires": expires}, headers=auth
+        )
+        assert answer.status_code == 201, answer.json
+        result: dict[str, str] = answer.json
+        return result
+
+    timed, forever = share("1d"), share("never")
     page = client.get(path_of(timed["share_url"])).get_data(as_text=True)
     expires = timed["expires"]
     assert f'<time datetime="{expires}"' in page
