@@ -13,7 +13,19 @@ from picbucket import draining
 from picbucket.cli import COMMANDS
 from picbucket.domain import human_bytes, utcnow
 from picbucket.settings import MIB, Settings, SettingsError
-from picbucket.web import account, api, auth, errors, gallery, health, logs, security, share
+from picbucket.web import (
+    account,
+    admin,
+    api,
+    auth,
+    errors,
+    gallery,
+    health,
+    leaving,
+    logs,
+    security,
+    share,
+)
 from picbucket.web.context import settings as current_settings
 from picbucket.web.origin import DropForwardedHost, ServiceOrigin
 from picbucket.web.views import thumb_size, variant_url
@@ -81,6 +93,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (gallery.bp, share.bp, api.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(_vendor_blueprint())
+    # People and their data: admin pages, export and account deletion, and share links
+    # that stop when their owner's account does.
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(leaving.bp)
+    leaving.init_owner_guard(app)
     errors.init_errors(app)
 
     app.jinja_env.filters["human_bytes"] = human_bytes

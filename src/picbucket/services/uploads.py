@@ -5,21 +5,26 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import cache
 from typing import BinaryIO
 
 from picbucket.domain import (
     BackendUnavailable,
+    IdempotencyKeyReused,
     Image,
     ImageStatus,
     PicbucketError,
     Quota,
+    UploadInProgress,
+    Usage,
+    User,
     Variant,
     new_id,
 )
 from picbucket.imaging import DecodeBudget, Limits, ProcessedImage, Rendition, process_upload
-from picbucket.ports import Backends
+from picbucket.ports import Backends, IdempotencyKeys, IdempotencyRecord
 from picbucket.settings import MIB, Settings
 
 log = logging.getLogger(__name__)
@@ -28,14 +33,26 @@ log = logging.getLogger(__name__)
 # never taken from file names.
 USERS_PREFIX = "users/"
 MAX_TITLE_LENGTH = 200
+# How long an upload's Idempotency-Key answers retries with its first result.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# A pending image younger than this may still be stored by its first request (the
+# longest an upload request may run), so a retry waits rather than storing twice.
+UPLOAD_IN_FLIGHT = timedelta(minutes=2)
 # Image bytes never change once stored (a rename changes only the record), so
 # browsers may keep them for a year.
 IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 
 
-def quota_for(settings: Settings) -> Quota:
-    """Return the per-user quota the settings define."""
+def quota_for(settings: Settings, user: User | None = None) -> Quota:
+    """Return ``user``'s quota: an administrator's override, else what the settings define."""
+    if user is not None and user.quota is not None:
+        return user.quota
     return Quota(max_bytes=settings.quota_mb * MIB, max_images=settings.quota_images)
+
+
+def quota_of(backends: Backends, settings: Settings, owner_id: str) -> Quota:
+    """Return the quota of the user ``owner_id`` (one record read)."""
+    return quota_for(settings, backends.users.get(owner_id))
 
 
 @cache
@@ -80,18 +97,31 @@ def store_image(
     filename: str | None,
     *,
     max_bytes: int | None = None,
+    claim: Callable[[Image], Image | None] | None = None,
 ) -> Image:
     """Validate and store an upload; return the ready image.
+
+    ``claim`` (see ``store_image_once``) sees the image before anything is written
+    and may return an earlier image to answer with instead.
 
     Order (DESIGN.md): record ``pending`` (charging quota) → blobs, create-only →
     record ``ready``. If anything fails the user is told so and what was written
     is removed; a crash in between leaves a pending record for ``reconcile``.
     """
-    quota = quota_for(settings)
-    _check_quota_early(backends, owner_id, quota)
+    owner = backends.users.get(owner_id)
+    quota = quota_for(settings, owner)
+    # Cheap check before the expensive decode (any image needs at least a byte);
+    # the authoritative one is in the repository's add() transaction.
+    # A retry (claim) is checked after the decode: its first try may have used the
+    # last bytes, and it must still get that first result.
+    if claim is None:
+        quota.check(owner.usage if owner else Usage(), 1)
     processed = process_upload(source, limits_for(settings, max_bytes), decode_budget(settings))
     try:
         image = _new_image(owner_id, title_from_filename(filename), processed, backends.clock())
+        earlier = claim(image) if claim is not None else None
+        if earlier is not None:
+            return earlier
         backends.images.add(image, quota)
         try:
             for variant, rendition in zip(image.variants, processed.renditions(), strict=True):
@@ -117,10 +147,61 @@ def store_image(
         processed.close()
 
 
-def _check_quota_early(backends: Backends, owner_id: str, quota: Quota) -> None:
-    # Cheap read before the expensive decode (any image needs at least a byte);
-    # the authoritative check is in the repository's add() transaction.
-    quota.check(backends.images.usage(owner_id), 1)
+def store_image_once(
+    backends: Backends,
+    settings: Settings,
+    owner_id: str,
+    source: BinaryIO,
+    filename: str | None,
+    key: str,
+) -> tuple[Image, bool]:
+    """Store an upload at most once per ``key``; return (image, True if stored earlier).
+
+    The key is bound to the new image before its record is written, so a retry
+    finds it even when the first request's worker died after storing but before
+    answering. A key whose image was never finished (or was deleted) is taken over.
+    """
+    keys = backends.idempotency
+    if keys is None:
+        return store_image(backends, settings, owner_id, source, filename), False
+    replayed: list[Image] = []
+
+    def claim(image: Image) -> Image | None:
+        earlier = _claim_key(backends, keys, key, image)
+        if earlier is not None:
+            replayed.append(earlier)
+        return earlier
+
+    image = store_image(backends, settings, owner_id, source, filename, claim=claim)
+    return image, bool(replayed)
+
+
+def _claim_key(backends: Backends, keys: IdempotencyKeys, key: str, image: Image) -> Image | None:
+    """Bind ``key`` to ``image`` (return None) or return the image it already stored."""
+    now = backends.clock()
+    mine = IdempotencyRecord(image.owner_id, key, image.id, image.original.sha256, now)
+    for _attempt in range(3):
+        bound = keys.claim(mine, now - IDEMPOTENCY_TTL)
+        if bound.image_id == image.id:
+            return None
+        if bound.fingerprint != mine.fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used for a different file; "
+                "send a new key for a new upload."
+            )
+        earlier = backends.images.get(image.owner_id, bound.image_id)
+        if earlier is not None and earlier.status is ImageStatus.READY:
+            return earlier
+        in_flight = earlier is not None and earlier.status is ImageStatus.PENDING
+        if in_flight and earlier is not None and now - earlier.created < UPLOAD_IN_FLIGHT:
+            raise UploadInProgress(
+                "An upload with this Idempotency-Key is still being stored; "
+                "try again in a few seconds."
+            )
+        # Never finished, cleaned up, or deleted since: store it again under the key.
+        if keys.rebind(mine, bound.image_id):
+            return None
+    raise UploadInProgress("Uploads with this Idempotency-Key are racing; try again.")
 
 
 def _new_image(owner_id: str, title: str, processed: ProcessedImage, created: datetime) -> Image:

@@ -1,0 +1,78 @@
+"""Leaving: take everything out (a zip), then delete the account for good."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required, logout_user
+from werkzeug.wrappers import Response
+
+from picbucket.domain import AuditEntry, User, hash_secret, is_id, new_id
+from picbucket.services.account_deletion import start_account_deletion
+from picbucket.services.account_export import export_zip
+from picbucket.services.accounts import refusal
+from picbucket.web.context import backends, settings
+from picbucket.web.logs import log_event
+
+bp = Blueprint("leaving", __name__, url_prefix="/settings")
+
+
+@bp.get("/export.zip")
+@login_required
+def export() -> Response:
+    """Stream a zip of every photo (originals) and a JSON manifest."""
+    user: User = current_user.user
+    log_event("account_exported", user_id=user.id)
+    return Response(
+        export_zip(backends(), user.id),
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="picbucket-export.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.post("/delete-account")
+@login_required
+def delete_account() -> Response:
+    """Delete the signed-in person's account, once they typed their email to confirm."""
+    user: User = current_user.user
+    if request.form.get("confirm_email", "").strip().lower() != user.email:
+        flash(f"To delete your account, type {user.email} exactly.", "danger")
+        return redirect(url_for("account.settings_page") + "#delete-account")
+    entry = AuditEntry(
+        id=new_id(),
+        when=backends().clock(),
+        actor_id=user.id,
+        actor_email=user.email,
+        action="delete_own_account",
+        target_id=user.id,
+        target_email=user.email,
+    )
+    start_account_deletion(backends(), user, entry)
+    log_event("account_deletion_started", user_id=user.id)
+    logout_user()
+    session.clear()
+    flash(
+        "Your account is being deleted: your photos, albums, links and tokens are "
+        "going now. You can sign up again with the same email once it is done.",
+        "info",
+    )
+    return redirect(url_for("gallery.index"))
+
+
+def init_owner_guard(app: Flask) -> None:
+    """Refuse share links whose owner is disabled, off the allow-list or being deleted."""
+
+    @app.before_request
+    def _refuse_links_of_refused_owners() -> None:
+        # Before the share views run, so every kind of link (page, bytes, album) stops.
+        token = (request.view_args or {}).get("token")
+        if request.blueprint != "share" or not isinstance(token, str) or not is_id(token):
+            return
+        share = backends().shares.by_token_hash(hash_secret(token))
+        if share is None:
+            return  # the view answers its own 404
+        owner = backends().users.get(share.owner_id)
+        if owner is None or refusal(settings(), owner) is not None:
+            abort(404)
