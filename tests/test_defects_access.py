@@ -126,8 +126,9 @@ def test_share_page_shows_when_the_link_expires(alice: FlaskClient, client: Flas
             f"/api/v1/images/{made['id']}/shares", json={"expires": expires}, headers=auth
         )
         assert answer.status_code == 201, answer.json
-        result: dict[str, str] = answer.json
-        return result
+        body = answer.json
+        assert isinstance(body, dict)
+        return body
 
     timed, forever = share("1d"), share("never")
     page = client.get(path_of(timed["share_url"])).get_data(as_text=True)
