@@ -6,8 +6,23 @@ embedded default never imports them and cold starts stay short.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, cast
+
 from picbucket.ports import AlbumRepository, Backends, BlobStore, HealthCheck, RecordStore
-from picbucket.settings import Settings
+from picbucket.resilience import (
+    BreakerAwareCheck,
+    CircuitBreaker,
+    DiskSpace,
+    Guard,
+    cap_firestore_client,
+    cap_http_session,
+    guarded,
+)
+from picbucket.settings import MIB, Settings
+
+# Backends fields that are not ports, so are not wrapped in a Guard.
+_NOT_PORTS = frozenset(("health", "closers", "clock"))
 
 
 def build_backends(settings: Settings) -> Backends:
@@ -15,7 +30,34 @@ def build_backends(settings: Settings) -> Backends:
     blobs, blob_health = _build_blob_store(settings)
     backends = _build_records(settings, blobs)
     backends.health["blobs"] = blob_health
+    return _bounded(backends, settings)
+
+
+def _bounded(backends: Backends, settings: Settings) -> Backends:
+    """Put every port behind its backend's deadline and breaker (see resilience.py).
+
+    Here, not in the adapters: one wrapper bounds every adapter, present and future,
+    including calls whose client library ignores its own timeouts.
+    """
+    guards = {
+        "records": _guard("records", settings.records_deadline_seconds, settings),
+        "blobs": _guard("blobs", settings.blobs_deadline_seconds, settings),
+    }
+    for field in dataclasses.fields(backends):
+        if field.name not in _NOT_PORTS:
+            guard = guards["blobs" if field.name == "blobs" else "records"]
+            setattr(backends, field.name, guarded(getattr(backends, field.name), guard))
+    for name, guard in guards.items():
+        backends.health[name] = BreakerAwareCheck(backends.health[name], guard.breaker)
+        backends.closers.append(guard.close)
+    if settings.blob_store == "local" or settings.record_store == "sqlite":
+        backends.health["disk"] = DiskSpace(settings.data_dir, settings.min_free_disk_mb * MIB)
     return backends
+
+
+def _guard(name: str, deadline: float, settings: Settings) -> Guard:
+    breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_seconds)
+    return Guard(name, deadline, breaker)
 
 
 def _build_blob_store(settings: Settings) -> tuple[BlobStore, HealthCheck]:
@@ -23,25 +65,36 @@ def _build_blob_store(settings: Settings) -> tuple[BlobStore, HealthCheck]:
         from picbucket.adapters.gcs_blobs import GcsBlobStore
 
         gcs = GcsBlobStore.from_settings(settings)
+        # Per-attempt cap inside the client; the Guard bounds the whole call.
+        cap_http_session(cast(Any, gcs)._client._http, settings.blobs_deadline_seconds)
         return gcs, gcs
     from picbucket.adapters.local_blobs import LocalBlobStore
 
-    local = LocalBlobStore(settings.data_dir / "blobs")
+    # Half the readiness floor stays free for deletes and the SQLite journal.
+    reserve = settings.min_free_disk_mb * MIB // 2
+    local = LocalBlobStore(settings.data_dir / "blobs", reserve_bytes=reserve)
     return local, local
 
 
 def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
     if settings.record_store == "firestore":
         from picbucket.adapters.firestore_albums import FirestoreAlbums
+        from picbucket.adapters.firestore_idempotency import FirestoreIdempotency
         from picbucket.adapters.firestore_records import FirestoreRecords
 
         firestore = FirestoreRecords.from_settings(settings)
-        return _backends(blobs, firestore, FirestoreAlbums(firestore.client))
+        cap_firestore_client(firestore.client, settings.records_deadline_seconds)
+        backends = _backends(blobs, firestore, FirestoreAlbums(firestore.client))
+        backends.idempotency = FirestoreIdempotency(firestore.client)
+        return backends
     from picbucket.adapters.sqlite_albums import SqliteAlbums
+    from picbucket.adapters.sqlite_idempotency import SqliteIdempotency
     from picbucket.adapters.sqlite_records import SqliteRecords
 
     sqlite = SqliteRecords(settings.data_dir / "picbucket.sqlite3")
-    return _backends(blobs, sqlite, SqliteAlbums(sqlite))
+    backends = _backends(blobs, sqlite, SqliteAlbums(sqlite))
+    backends.idempotency = SqliteIdempotency(sqlite)
+    return backends
 
 
 def _backends(blobs: BlobStore, records: RecordStore, albums: AlbumRepository) -> Backends:

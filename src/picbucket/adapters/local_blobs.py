@@ -7,6 +7,7 @@ create-only (write to a temp file, then ``os.link``, which fails if the name exi
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -17,13 +18,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from picbucket.domain import Conflict, NotFound
+from picbucket.domain import Conflict, NotFound, StorageFull
 from picbucket.ports import BlobInfo, UploadTicket
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$")
 # put() writes here first; a process killed mid-write leaves one behind (reconcile removes it).
 _TEMP_PREFIX = ".upload-"
 _COPY_CHUNK = 1024 * 1024
+# The write errors that mean "the disk is full" (EDQUOT: a filesystem quota ran out).
+_FULL = frozenset((errno.ENOSPC, errno.EDQUOT))
+_FULL_MESSAGE = (
+    "The server is out of disk space, so nothing was stored. Deleting images still works."
+)
 
 
 class _RangeReader(io.RawIOBase):
@@ -56,8 +62,14 @@ class _RangeReader(io.RawIOBase):
 class LocalBlobStore:
     """Keys map to files under ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, reserve_bytes: int = 0) -> None:
+        """Store under ``root``; refuse a put that would leave under ``reserve_bytes`` free.
+
+        The reserve keeps room for what must work on a full disk: deleting (the
+        database journal needs pages) and the database's own writes.
+        """
         self.root = root
+        self.reserve_bytes = reserve_bytes
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
@@ -74,8 +86,26 @@ class LocalBlobStore:
         cache_control: str | None = None,
         download_name: str | None = None,
     ) -> BlobInfo:
-        """Store ``data`` under ``key`` atomically; raise ``Conflict`` if it exists."""
+        """Store ``data`` under ``key`` atomically; raise ``Conflict`` if it exists.
+
+        Raise ``StorageFull`` (leaving nothing behind) if the disk fills up or the
+        write would eat into the reserve.
+        """
         path = self._path(key)
+        self._check_reserve(data)
+        try:
+            self._write(path, data)
+        except FileExistsError:
+            raise Conflict(f"blob {key} already exists") from None
+        except OSError as exc:
+            if exc.errno in _FULL:
+                self._prune(path)
+                raise StorageFull(_FULL_MESSAGE) from exc
+            raise
+        stat = path.stat()
+        return BlobInfo(key=key, size=stat.st_size, updated=_mtime(stat.st_mtime))
+
+    def _write(self, path: Path, data: BinaryIO) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=_TEMP_PREFIX, delete=False) as tmp:
             try:
@@ -87,13 +117,16 @@ class LocalBlobStore:
                 raise
         try:
             os.link(tmp.name, path)
-        except FileExistsError:
-            raise Conflict(f"blob {key} already exists") from None
         finally:
             os.unlink(tmp.name)
         _fsync_dir(path.parent)  # the new name itself must survive a power cut
-        stat = path.stat()
-        return BlobInfo(key=key, size=stat.st_size, updated=_mtime(stat.st_mtime))
+
+    def _check_reserve(self, data: BinaryIO) -> None:
+        if not self.reserve_bytes:
+            return
+        size = _remaining(data)
+        if shutil.disk_usage(self.root).free - size < self.reserve_bytes:
+            raise StorageFull(_FULL_MESSAGE)
 
     def open(self, key: str, *, start: int = 0, end: int | None = None) -> BinaryIO:
         """Stream bytes ``start``..``end`` inclusive."""
@@ -163,7 +196,7 @@ class LocalBlobStore:
         return None
 
     def upload_ticket(
-        self, key: str, content_type: str, max_bytes: int, ttl: timedelta
+        self, key: str, content_type: str, size: int, ttl: timedelta
     ) -> UploadTicket | None:
         """Return None: there is no bucket to upload to directly."""
         return None
@@ -172,6 +205,17 @@ class LocalBlobStore:
         """Raise if the data directory is not writable."""
         if not os.access(self.root, os.W_OK):
             raise OSError(f"{self.root} is not writable")
+
+
+def _remaining(data: BinaryIO) -> int:
+    """Return how many bytes are left to read in ``data`` (0 if it cannot tell)."""
+    try:
+        here = data.tell()
+        end = data.seek(0, os.SEEK_END)
+        data.seek(here)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return max(end - here, 0)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -35,6 +35,7 @@ from picbucket.domain import (
     Quota,
     QuotaExceeded,
     Share,
+    StorageFull,
     Usage,
     User,
     Variant,
@@ -137,6 +138,20 @@ class ConnectionPool:
             conn.close()
 
 
+@contextmanager
+def _disk_full_refused() -> Iterator[None]:
+    """Turn SQLite's "database or disk is full" into ``StorageFull`` (nothing committed)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            raise StorageFull(
+                "The server is out of disk space, so nothing was saved. "
+                "Deleting images still works."
+            ) from exc
+        raise
+
+
 class SqliteRecords:
     """Owns the database file and hands out one repository per port."""
 
@@ -154,18 +169,20 @@ class SqliteRecords:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run a write transaction that holds the write lock from its first statement."""
-        with self.pool.borrow() as conn:
+        with _disk_full_refused(), self.pool.borrow() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (it does on SQLITE_FULL).
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query and return every row."""
-        with self.pool.borrow() as conn:
+        with _disk_full_refused(), self.pool.borrow() as conn:
             return conn.execute(sql, tuple(params)).fetchall()
 
     def ping(self) -> None:

@@ -19,6 +19,7 @@ from picbucket.domain import (
     NotFound,
     PicbucketError,
     QuotaExceeded,
+    StorageFull,
     TooLarge,
 )
 from picbucket.services.accounts import SignInRefused
@@ -39,6 +40,7 @@ MESSAGES = {
     429: "You are going too fast. Wait a minute and try again.",
     500: "Something went wrong on our side. Please try again.",
     503: "Storage is not available right now. Please try again shortly.",
+    507: "The server is out of disk space, so nothing was stored. Deleting images still works.",
 }
 TITLES = {
     400: "Bad request",
@@ -52,6 +54,7 @@ TITLES = {
     429: "Slow down",
     500: "Server error",
     503: "Unavailable",
+    507: "Out of space",
 }
 CODES = {
     400: "bad_request",
@@ -65,6 +68,7 @@ CODES = {
     429: "rate_limited",
     500: "internal",
     503: "unavailable",
+    507: "storage_full",
 }
 
 
@@ -79,6 +83,8 @@ DOMAIN_ERRORS: tuple[tuple[type[PicbucketError], int, str], ...] = (
     (InvalidInput, 400, "invalid_input"),
     (Conflict, 409, "conflict"),
     (BackendUnavailable, 503, "backend_unavailable"),
+    # 507 Insufficient Storage: the server's disk, not the user's quota (that is 413).
+    (StorageFull, 507, "storage_full"),
     (Busy, 503, "busy"),
     (SignInRefused, 403, "sign_in_refused"),
 )
@@ -96,7 +102,7 @@ def domain_error_response(exc: PicbucketError) -> Response:
     """Answer a domain error with its status, code and message for a person."""
     status, code = status_of(exc)
     response = error_response(status, code, exc.message)
-    if isinstance(exc, Busy):
+    if isinstance(exc, (Busy, BackendUnavailable)):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
