@@ -88,9 +88,9 @@ class BlobStore(Protocol):
         ...
 
     def upload_ticket(
-        self, key: str, content_type: str, max_bytes: int, ttl: timedelta
+        self, key: str, content_type: str, size: int, ttl: timedelta
     ) -> UploadTicket | None:
-        """Return a direct browser upload target, or None: not supported."""
+        """Return a direct browser upload target for exactly ``size`` bytes, or None."""
         ...
 
 
@@ -377,6 +377,33 @@ class TokenRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """An owner's Idempotency-Key bound to the image its first request stored."""
+
+    owner_id: str
+    key: str
+    image_id: str
+    fingerprint: str  # sha256 of the stored original: same key, other file → refused
+    created: datetime
+
+
+class IdempotencyKeys(Protocol):
+    """Idempotency-Key → image id, per owner, kept for ``IDEMPOTENCY_TTL``."""
+
+    def claim(self, record: IdempotencyRecord, stale_before: datetime) -> IdempotencyRecord:
+        """Bind the key unless bound since ``stale_before``; return the binding in force."""
+        ...
+
+    def rebind(self, record: IdempotencyRecord, expected_image_id: str) -> bool:
+        """Move the key to ``record.image_id`` if it still points at ``expected_image_id``."""
+        ...
+
+    def purge(self, before: datetime) -> int:
+        """Delete bindings created before ``before`` (all owners); return how many."""
+        ...
+
+
 class HealthCheck(Protocol):
     """A backend that can say whether it is reachable."""
 
@@ -415,6 +442,8 @@ class Backends:
     # The services' only source of "now" (DESIGN.md: services take a clock), so tests
     # can move time instead of waiting for a link to expire.
     clock: Callable[[], datetime] = utcnow
+    # None: this store keeps no Idempotency-Key records, so a key changes nothing.
+    idempotency: IdempotencyKeys | None = None
 
     def close(self) -> None:
         """Release connections (tests build many apps)."""

@@ -211,11 +211,11 @@ class GcsBlobStore:
         return url
 
     def upload_ticket(
-        self, key: str, content_type: str, max_bytes: int, ttl: timedelta
+        self, key: str, content_type: str, size: int, ttl: timedelta
     ) -> UploadTicket | None:
-        """Return a V4 signed PUT for exactly ``max_bytes`` of one type, create-only, or None.
+        """Return a V4 signed PUT for exactly ``size`` bytes of one type, create-only, or None.
 
-        ``max_bytes`` is the size the browser announced: the body must be that long.
+        ``size`` is the size the browser announced: the body must be that long.
         """
         signing = self._signing_kwargs()
         if signing is None:
@@ -225,7 +225,7 @@ class GcsBlobStore:
         # refuses another type, a body of any other length, or an overwrite.
         headers = {
             "Content-Type": content_type,
-            "x-goog-content-length-range": f"{max_bytes},{max_bytes}",
+            "x-goog-content-length-range": f"{size},{size}",
             "x-goog-if-generation-match": "0",
         }
         expires = datetime.now(UTC) + ttl

@@ -23,6 +23,7 @@ from picbucket.domain import (
     NotFound,
     TooLarge,
     Usage,
+    human_bytes,
     is_id,
     new_id,
 )
@@ -66,7 +67,7 @@ def start_direct_upload(
     if size <= 0:
         raise InvalidInput("The file is empty.")
     if size > limit:
-        raise TooLarge(f"The file is {size / MIB:.1f} MB; the limit is {limit / MIB:.0f} MB.")
+        raise TooLarge(f"The file is {human_bytes(size)}; the limit is {human_bytes(limit)}.")
     quota_for(settings).check(_usage_with_incoming(backends, owner_id), size)
     upload_id = new_id()
     ticket = backends.blobs.upload_ticket(
