@@ -11,7 +11,9 @@ before any blob, and deletes mark the record (deleting) before removing blobs
 - a blob under ``incoming/`` (direct browser upload) never picked up: removed;
 - a temp file of a write killed half-way (local disk only): removed;
 - a photo in the trash longer than ``trash_days``: purged like a delete (marked
-  ``deleting`` first, so a run stopped half-way is finished by the next).
+  ``deleting`` first, so a run stopped half-way is finished by the next);
+- an account marked ``deleting`` (the person left, or an administrator deleted it)
+  whose removal was interrupted: finished (``account_deletion``).
 
 It plans first, then acts on exactly that plan, and only if the plan passes the
 guards (``Guards``): a record store that came back empty, or pointed at the wrong
@@ -35,6 +37,7 @@ from datetime import datetime, timedelta
 
 from picbucket.domain import Image, ImageStatus
 from picbucket.ports import Backends, BlobInfo
+from picbucket.services.account_deletion import finish_account_deletion
 from picbucket.services.direct_uploads import INCOMING_PREFIX
 from picbucket.services.images import finish_delete
 from picbucket.services.uploads import USERS_PREFIX
@@ -72,6 +75,8 @@ class ReconcilePlan:
     stale_temp_files: list[BlobInfo] = field(default_factory=list)
     # Trashed longer than the trash period (at most PURGE_PER_RUN per run).
     expired_trash: list[Image] = field(default_factory=list)
+    # Accounts marked ``deleting`` whose removal a crash or a stop interrupted.
+    deleting_accounts: list[str] = field(default_factory=list)
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     blobs_scanned: int = 0  # under users/ and incoming/
@@ -116,6 +121,7 @@ class ReconcilePlan:
             f"  abandoned direct uploads to remove: {_counted(self.abandoned_incoming)}",
             f"  temp files of killed uploads to remove: {_counted(self.stale_temp_files)}",
             f"  photos past their time in the trash to purge: {len(self.expired_trash)}",
+            f"  account deletions to finish: {len(self.deleting_accounts)}",
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
@@ -139,6 +145,7 @@ class ReconcileReport:
     stale_temp_files: list[str] = field(default_factory=list)  # paths in the blob store
     stale_temp_bytes: int = 0
     purged_trash: list[str] = field(default_factory=list)  # "<owner>/<image>"
+    deleted_accounts: list[str] = field(default_factory=list)  # user ids
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     refused: list[str] = field(default_factory=list)  # why the guards stopped the run
@@ -154,6 +161,7 @@ class ReconcileReport:
             + len(self.abandoned_incoming)
             + len(self.stale_temp_files)
             + len(self.purged_trash)
+            + len(self.deleted_accounts)
         )
 
     def summary(self) -> str:
@@ -176,6 +184,8 @@ class ReconcileReport:
             f"({self.stale_temp_bytes:,} bytes)",
             f"  photos purged from the trash{' (would be)' if self.dry_run else ''}: "
             f"{len(self.purged_trash)}",
+            f"  account deletions {'would be finished' if self.dry_run else 'finished'}: "
+            f"{len(self.deleted_accounts)}",
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
@@ -212,6 +222,7 @@ def plan_reconcile(
     """
     now = now or backends.clock()
     plan = ReconcilePlan(grace=grace, cutoff=now - grace)
+    plan.deleting_accounts = [user.id for user in backends.users.marked_deleting()]
     if trash_days is not None:
         plan.expired_trash = _expired_trash(backends, now - timedelta(days=trash_days))
     # Materialise: carrying out removes records the query would be iterating over.
@@ -247,6 +258,7 @@ def carry_out(
         stale_temp_files=[temp.key for temp in plan.stale_temp_files],
         stale_temp_bytes=sum(temp.size for temp in plan.stale_temp_files),
         purged_trash=[_ref(image) for image in plan.expired_trash],
+        deleted_accounts=list(plan.deleting_accounts),
         young_blobs_kept=plan.young_blobs_kept,
         young_temp_files_kept=plan.young_temp_files_kept,
         refused=plan.refusals(guards),
@@ -255,6 +267,9 @@ def carry_out(
         log.error("reconcile refused: %s", "; ".join(report.refused))
         return report
     if not dry_run:
+        # First: a person who asked to leave is gone before anything else is tidied.
+        for user_id in plan.deleting_accounts:
+            _attempt(report, f"account {user_id}", finish_account_deletion, backends, user_id)
         _finish_records(backends, plan.stale_pending + plan.finished_deletes, report)
         for blob in plan.orphan_blobs + plan.abandoned_incoming:
             _attempt(report, blob.key, backends.blobs.delete, blob.key)
