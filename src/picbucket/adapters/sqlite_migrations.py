@@ -153,6 +153,19 @@ CREATE TABLE audit (
 CREATE INDEX audit_newest ON audit (at DESC, id DESC);
 """
 
+# Version 7: Idempotency-Key → image id per owner, kept 24 h (sqlite_idempotency.py).
+SCHEMA_V7_IDEMPOTENCY = """
+CREATE TABLE idempotency_keys (
+    owner_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (owner_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def run(conn: sqlite3.Connection) -> None:
@@ -189,6 +202,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(SCHEMA_V4_SHARE_VIEWS),
     _script(SCHEMA_V5_ALBUMS_TRASH),
     _script(SCHEMA_V6_PEOPLE),
+    _script(SCHEMA_V7_IDEMPOTENCY),
 )
 LATEST = len(MIGRATIONS)
 

@@ -22,7 +22,7 @@ from picbucket.domain import InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
-from picbucket.services.uploads import store_image
+from picbucket.services.uploads import store_image, store_image_once
 from picbucket.web import schemas
 from picbucket.web.bearer import bearer_token, has_bearer
 from picbucket.web.context import backends, settings
@@ -96,6 +96,8 @@ def route(method: str, path: str, summary: str, **declared: Any) -> Callable[[F]
                 kwargs["query"] = _parse(op.query, request.args.to_dict())
             if op.body is not None:
                 kwargs["body"] = _parse(op.body, _json_body(op.body_required))
+            if op.headers is not None:
+                kwargs["headers"] = _parse(op.headers, dict(request.headers))
             if op.form is not None:
                 files = {name: f for name, f in request.files.items() if f.filename}
                 kwargs["form"] = _parse(
@@ -160,17 +162,29 @@ def me() -> Response:
     response=schemas.StoredImage,
     query=schemas.UploadQuery,
     form=schemas.UploadForm,
-    errors=(413, 415),
-    response_headers={"Location": "The image's page."},
+    headers=schemas.UploadHeaders,
+    errors=(409, 413, 415),
+    response_headers={
+        "Location": "The image's page.",
+        "Idempotent-Replayed": "true when an earlier request with this Idempotency-Key "
+        "stored the image.",
+    },
 )
 @limiter.limit(lambda: settings().rate_limit_upload)
 def upload(
-    query: schemas.UploadQuery, form: schemas.UploadForm
+    query: schemas.UploadQuery, form: schemas.UploadForm, headers: schemas.UploadHeaders
 ) -> tuple[Response, int, dict[str, str]]:
     """Upload one image (multipart field ``file``); optionally share it at once."""
     file = form.file
-    image = store_image(backends(), settings(), _owner(), file.stream, file.filename)
-    log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes)
+    key = headers.idempotency_key
+    replayed = False
+    if key is None:
+        image = store_image(backends(), settings(), _owner(), file.stream, file.filename)
+    else:
+        image, replayed = store_image_once(
+            backends(), settings(), _owner(), file.stream, file.filename, key
+        )
+    log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes, replayed=replayed)
     body = image_json(image)
     if query.share is not None:
         new = share_service.create_share(
@@ -178,7 +192,10 @@ def upload(
         )
         log_event("share", user_id=_owner(), image_id=image.id, share_id=new.share.id)
         body["share"] = {**share_json(new.share), **share_urls(image, new.token)}
-    return jsonify(_with_quota(body)), 201, {"Location": body["page_url"]}
+    answer = {"Location": body["page_url"]}
+    if replayed:
+        answer["Idempotent-Replayed"] = "true"
+    return jsonify(_with_quota(body)), 201, answer
 
 
 @route(

@@ -51,6 +51,7 @@ class Operation:
     body: type[BaseModel] | None = None
     body_required: bool = True
     form: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None  # request headers, by their HTTP names
     errors: tuple[int, ...] = ()
     auth: bool = True
     description: str = ""
@@ -73,7 +74,7 @@ class Operation:
             found |= {401, 429, 503}
             if self.changes_state:
                 found.add(403)
-        if self.query or self.body or self.form:
+        if self.query or self.body or self.form or self.headers:
             found.add(400)
         if self.path_params:
             found.add(404)
@@ -139,6 +140,8 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     if op.query is not None:
         parameters += _query_parameters(op.query)
+    if op.headers is not None:
+        parameters += _query_parameters(op.headers, where="header")
     if parameters:
         doc["parameters"] = parameters
     if op.body is not None:
@@ -178,7 +181,7 @@ def _security(op: Operation) -> list[dict[str, list[str]]]:
     return [{"bearer": []}, session]
 
 
-def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+def _query_parameters(model: type[BaseModel], where: str = "query") -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
     result = []
@@ -189,7 +192,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
         prop.pop("default", None)
         param: dict[str, Any] = {
             "name": name,
-            "in": "query",
+            "in": where,
             "required": name in required,
             "schema": prop,
         }

@@ -73,6 +73,24 @@ class UploadQuery(Query):
     share: Expiry | None = Field(None, description="Also create a public link with this lifetime.")
 
 
+class UploadHeaders(BaseModel):
+    """Request headers of POST /images."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
+
+    idempotency_key: str | None = Field(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string per file (e.g. a random UUID). A retry with the same "
+        "key and file within 24 h stores nothing new and answers the first result again "
+        "(201, same image id, with Idempotent-Replayed: true); the same key with another "
+        "file is refused with 409.",
+    )
+
+
 class UploadForm(BaseModel):
     """Multipart body of POST /images (validated by presence; the bytes by the pipeline)."""
 
