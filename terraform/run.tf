@@ -45,6 +45,9 @@ locals {
     PICBUCKET_MAX_PIXELS              = tostring(var.max_pixels)
     PICBUCKET_DECODE_BUDGET_MB        = tostring(var.decode_budget_mb)
     PICBUCKET_ADMIN_EMAILS            = join(",", var.admin_emails)
+    # Every external URL (share links, the OAuth redirect URI, API image URLs) is built
+    # from this, never from a request's Host header.
+    PICBUCKET_SERVICE_URL = local.service_url
     # Cloud Run's front end is the one proxy whose X-Forwarded-* headers are trusted.
     PICBUCKET_PROXY_HOPS = "1"
     PICBUCKET_WORKERS    = tostring(var.gunicorn_workers)

@@ -495,6 +495,8 @@ def test_production_environment(tf: Config) -> None:
     assert _interpolated(env["PICBUCKET_GCS_BUCKET"]["value"]) == (
         "google_storage_bucket.images.name"
     )
+    # External URLs come from the service's own URL, not from request headers.
+    assert _interpolated(env["PICBUCKET_SERVICE_URL"]["value"]) == "local.service_url"
     for name in (
         "PICBUCKET_GCP_PROJECT",
         "PICBUCKET_FIRESTORE_DATABASE",
