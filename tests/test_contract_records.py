@@ -548,6 +548,23 @@ def test_share_revoke_is_owner_scoped(records: Records) -> None:
     assert records.shares.revoke(alice.id, "no-such-share", T0) is False
 
 
+def test_share_views_are_counted_per_link(records: Records) -> None:
+    alice = make_user(records, "alice")
+    counted, _ = make_share(alice, "img1", T0)
+    other, token = make_share(alice, "img1", T0 + timedelta(minutes=1))
+    records.shares.add(counted)
+    records.shares.add(other)
+    assert counted.views == 0
+    for _ in range(3):
+        records.shares.count_view(counted.id)
+    records.shares.count_view("no-such-share-00000000")  # gone already: nothing happens
+    found = records.shares.get(alice.id, counted.id)
+    assert found is not None and found.views == 3
+    assert [s.views for s in records.shares.for_owner(alice.id)] == [0, 3]
+    by_token = records.shares.by_token_hash(hash_secret(token))
+    assert by_token is not None and by_token.views == 0
+
+
 def test_remove_for_image_drops_only_that_images_shares(records: Records) -> None:
     alice, bob = make_user(records, "alice"), make_user(records, "bob")
     gone1, _ = make_share(alice, "img1", T0)

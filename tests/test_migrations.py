@@ -103,6 +103,11 @@ def check_previous_release_records(store: Any) -> None:
     assert share is not None
     assert (share.id, share.image_id, share.revoked) == ("oldShare1-CCCCCCCCCCCC", OLD1, None)
     assert share.is_live(datetime(2030, 1, 1, tzinfo=UTC))
+    # Written before views were counted: none counted yet, and counting starts from there.
+    assert share.views == 0
+    store.shares.count_view(share.id)
+    recounted = store.shares.get(ALICE, share.id)
+    assert recounted is not None and recounted.views == 1
     token = store.tokens.by_hash(hash_secret(API_TOKEN))
     assert token is not None
     assert (token.id, token.name, token.owner_id) == ("oldToken1-EEEEEEEEEEEE", "ShareX", ALICE)
