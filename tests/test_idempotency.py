@@ -159,3 +159,32 @@ def replace_image(record: IdempotencyRecord) -> IdempotencyRecord:
     from dataclasses import replace
 
     return replace(record, image_id=new_id())
+
+
+def test_the_sharex_file_sends_a_fresh_key_per_upload(
+    alice: FlaskClient, client: FlaskClient, backends: Backends
+) -> None:
+    """ShareX expands %guid in header values (its name parser) once per upload."""
+    import io
+    import json
+    import uuid
+
+    from conftest import csrf_token
+    from helpers import path_of
+
+    config = json.loads(alice.post("/settings/sharex", data={"csrf_token": csrf_token(alice)}).data)
+    assert config["Headers"]["Idempotency-Key"] == "sharex-%guid"
+    ids = set()
+    for _upload in range(2):
+        headers = {
+            name: value.replace("%guid", str(uuid.uuid4()))
+            for name, value in config["Headers"].items()
+        }
+        sent = client.post(
+            path_of(config["RequestURL"]),
+            data={"file": (io.BytesIO(imagefiles.png()), "screenshot.png")},
+            headers=headers,
+        )
+        assert sent.status_code == 201
+        ids.add(json_of(sent)["id"])
+    assert len(ids) == 2

@@ -92,7 +92,9 @@ def sharex() -> Response:
         "DestinationType": "ImageUploader",
         "RequestMethod": "POST",
         "RequestURL": url_for("api.upload", share=expiry, _external=True),
-        "Headers": {"Authorization": f"Bearer {secret}"},
+        # ShareX runs header values through its name parser, so %guid is a fresh GUID
+        # per upload: the upload is idempotent, and two files never share a key.
+        "Headers": {"Authorization": f"Bearer {secret}", "Idempotency-Key": "sharex-%guid"},
         "Body": "MultipartFormData",
         "FileFormName": "file",
         "URL": "{json:share.share_image_url}",
