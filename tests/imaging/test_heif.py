@@ -124,6 +124,21 @@ def test_nclx_only_heic_gets_no_profile() -> None:
     assert "icc_profile" not in opened(jpeg).info
 
 
+def test_nclx_only_p3_heic_stays_p3() -> None:
+    """A HEIC that names P3 primaries in its nclx box only: the JPEG says Display P3."""
+    source = heic(
+        picture(),
+        color_primaries=12,
+        transfer_characteristics=13,
+        matrix_coefficients=6,
+        full_range_flag=1,
+    )
+    assert pillow_heif.open_heif(io.BytesIO(source)).info["nclx_profile"]["color_primaries"] == 12
+    jpeg, parsed = convert(source)
+    assert parsed.icc_kept
+    assert opened(jpeg).info["icc_profile"] == icc.display_p3()
+
+
 def test_only_the_primary_image_of_a_multi_image_heic_is_kept() -> None:
     out = io.BytesIO()
     images = [picture(), picture((40, 30))]

@@ -10,7 +10,7 @@ import pytest
 from iccfiles import ADOBE, D65, MARKER, P3, WIDE
 from PIL import Image, ImageCms
 
-from picbucket.imaging.icc import rebuild
+from picbucket.imaging.icc import display_p3, rebuild
 
 
 def patch() -> Image.Image:
@@ -23,9 +23,11 @@ def patch() -> Image.Image:
 def to_srgb(icc: bytes, image: Image.Image) -> Image.Image:
     source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     target = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-    return ImageCms.applyTransform(
+    converted = ImageCms.applyTransform(
         image, ImageCms.buildTransform(source, target, image.mode, "RGB")
     )
+    assert converted is not None  # None only when converting in place
+    return converted
 
 
 def assert_same_colours(original: bytes, rebuilt: bytes, image: Image.Image | None = None) -> None:
@@ -151,3 +153,20 @@ def test_absurd_curve_parameters_drop_the_profile() -> None:
     g, a, b, c, d = -30000.0, *iccfiles.SRGB_PARA[2:]
     source = iccfiles.matrix_profile(P3, iccfiles.para(3, g, a, b, c, d))
     assert rebuild(source) is None
+
+
+def test_canonical_display_p3_is_p3_and_stable_under_rebuild() -> None:
+    canonical = display_p3()
+    assert rebuild(canonical) == canonical  # already nothing but colorimetry
+    assert description(canonical) == "Display P3"
+    assert_same_colours(iccfiles.display_p3(), canonical)
+    # The most saturated sRGB red is well inside P3: Apple's profile puts it at (234, 51, 35).
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    p3 = ImageCms.ImageCmsProfile(io.BytesIO(canonical))
+    red = ImageCms.applyTransform(
+        Image.new("RGB", (1, 1), (255, 0, 0)), ImageCms.buildTransform(srgb, p3, "RGB", "RGB")
+    )
+    assert red is not None
+    pixel = red.getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    assert all(abs(a - b) <= 1 for a, b in zip(pixel, (234, 51, 35), strict=True))

@@ -4,7 +4,8 @@ The primary image's size is read from the box tree and checked before anything i
 decoded. libheif (through pillow-heif) applies the HEIF transforms (clap, irot, imir),
 so the JPEG's pixels are already upright and it carries no EXIF at all. Its colour
 profile is the HEIC's ICC profile rebuilt from colorimetry; a HEIC that describes its
-colour only with nclx gets no profile (viewers assume sRGB).
+colour only with an nclx box gets the canonical Display P3 profile when the box names
+P3 primaries, else none (viewers assume sRGB, which BT.709 primaries are).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ JPEG_QUALITY = 92
 # 4:4:4 chroma: at 12 MP the encode takes 55 ms instead of 34 ms, about 3% of the
 # ~0.8 s conversion, and coloured edges (text, red flowers) stay as sharp as in the HEIC.
 JPEG_SUBSAMPLING = 0
+# colour_primaries of an nclx box (ITU-T H.273) for P3 with a D65 white: Display P3.
+NCLX_P3_PRIMARIES = 12
 
 
 def convert_heif(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
@@ -37,11 +40,15 @@ def convert_heif(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
     if sum(w * h for w, h in (meta.size(t) for t in tiles)) > limits.total_pixels:
         raise TooLarge("The image is made of more pixels than Picbucket accepts.")
     exif = meta.exif()
-    image, profile = _decode(data)
+    image, profile, primaries = _decode(data)
     with image:
         check_pixels(image.width, image.height, limits)
         options: dict[str, object] = {"quality": JPEG_QUALITY, "subsampling": JPEG_SUBSAMPLING}
-        rebuilt = icc.rebuild(profile) if profile else None
+        if profile:
+            rebuilt = icc.rebuild(profile)
+        else:
+            # Without the profile a P3 photo would show as sRGB: duller reds and greens.
+            rebuilt = icc.display_p3() if primaries == NCLX_P3_PRIMARIES else None
         if rebuilt:
             options["icc_profile"] = rebuilt
         rgb = _flatten(image)
@@ -58,8 +65,11 @@ def convert_heif(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
     )
 
 
-def _decode(data: bytes) -> tuple[Image.Image, bytes | None]:
-    """Decode the primary image, transforms applied; return it and its ICC profile."""
+def _decode(data: bytes) -> tuple[Image.Image, bytes | None, int | None]:
+    """Decode the primary image, transforms applied.
+
+    Return it, its ICC profile and the colour primaries of its nclx box (if any).
+    """
     import pillow_heif  # imported here: libheif is only loaded when a HEIC arrives
 
     try:
@@ -70,7 +80,13 @@ def _decode(data: bytes) -> tuple[Image.Image, bytes | None]:
             "The HEIC image is damaged or uses a feature that is not supported."
         ) from error
     profile = heif.info.get("icc_profile")
-    return image, profile if isinstance(profile, bytes) else None
+    nclx = heif.info.get("nclx_profile")
+    primaries = nclx.get("color_primaries") if isinstance(nclx, dict) else None
+    return (
+        image,
+        profile if isinstance(profile, bytes) else None,
+        primaries if isinstance(primaries, int) else None,
+    )
 
 
 def _flatten(image: Image.Image) -> Image.Image:

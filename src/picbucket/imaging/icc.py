@@ -42,8 +42,36 @@ _KNOWN: list[tuple[str, tuple[tuple[float, float, float], ...], Curve]] = [
 _WHITES = ((0.9642, 1.0, 0.8249), (0.9505, 1.0, 1.0891))  # D50 (v4 style) or D65 (v2 style)
 
 
+# Bradford adaptation from D65 (Display P3's white) to the D50 PCS, as in Apple's profile.
+_D65_TO_D50 = (
+    (1.0479, 0.0229, -0.0502),
+    (0.0296, 0.9904, -0.0171),
+    (-0.0092, 0.0151, 0.7519),
+)
+
+
 class _Malformed(Exception):
     pass
+
+
+def display_p3() -> bytes:
+    """Return the canonical Display P3 profile, for images that name P3 without a profile.
+
+    Built with the same writer as ``rebuild`` from the published colorimetry (D50
+    white, P3 colorants adapted to D50, the sRGB tone curve), so ``rebuild`` of it
+    returns the same bytes and it carries nothing but colour.
+    """
+    name, colorants, curve = _KNOWN[1]
+    fixed = [tuple(round(v * 65536) for v in xyz) for xyz in (_WHITES[0], *colorants)]
+    chad = [round(v * 65536) for row in _D65_TO_D50 for v in row]
+    tags = [(b"desc", _text(name, True, desc=True)), (b"cprt", _text(_COPYRIGHT, True))]
+    tags += [
+        (sig, _xyz(xyz))
+        for sig, xyz in zip((b"wtpt", b"rXYZ", b"gXYZ", b"bXYZ"), fixed, strict=True)
+    ]
+    tags += [(sig, _curve_bytes(curve)) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    tags.append((b"chad", b"sf32" + b"\0" * 4 + struct.pack(">9i", *chad)))
+    return _write(b"RGB ", True, tags)
 
 
 def rebuild(profile: bytes) -> bytes | None:
