@@ -22,8 +22,12 @@ from picbucket.services import admin as admin_service
 from picbucket.services.accounts import is_admin
 from picbucket.settings import MIB
 from picbucket.web.context import backends, settings
+from picbucket.web.security import csrf
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# CSRF is checked in ``admin_only``, after the administrator check, so that anyone
+# else gets the same 404 on every route, whatever they post.
+csrf.exempt(bp)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +39,8 @@ def admin_only(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated or not is_admin(settings(), current_user.user):
             abort(404)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
