@@ -52,7 +52,9 @@ def _photo_with_link(client: FlaskClient, auth: dict[str, str], seed: int = 0) -
     created = upload(client, imagefiles.noise_png((64, 48), seed=seed + 1), "x.png", **auth)
     assert created.status_code == 201, created.data
     image_id = json_of(created)["id"]
-    share = client.post(f"/api/v1/images/{image_id}/shares", json={"expires": "never"}, headers=auth)
+    share = client.post(
+        f"/api/v1/images/{image_id}/shares", json={"expires": "never"}, headers=auth
+    )
     assert share.status_code == 201, share.data
     return image_id, path_of(json_of(share)["share_url"])
 
@@ -251,14 +253,19 @@ def _wait_gone(backends: Backends, user_id: str) -> None:
 
 def _everything_of(backends: Backends, user_id: str) -> list[object]:
     left: list[object] = [b for b in stored_blob_keys(backends) if f"/{user_id}/" in b]
-    left += backends.tokens.for_owner(user_id) + backends.shares.for_owner(user_id)
-    left += backends.albums.for_owner(user_id) + backends.images.page(user_id, None, 10).items
+    left += backends.tokens.for_owner(user_id)
+    left += backends.shares.for_owner(user_id)
+    left += backends.albums.for_owner(user_id)
+    left += backends.images.page(user_id, None, 10).items
     left += [u for u in [backends.users.get(user_id)] if u is not None]
     return left
 
 
 def test_admin_deletes_an_account_and_nothing_of_anyone_else(
-    admin: FlaskClient, alice: FlaskClient, bob: FlaskClient, client: FlaskClient,
+    admin: FlaskClient,
+    alice: FlaskClient,
+    bob: FlaskClient,
+    client: FlaskClient,
     backends: Backends,
 ) -> None:
     alice_auth, bob_auth = _token(backends, alice), _token(backends, bob)
