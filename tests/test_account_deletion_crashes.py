@@ -9,7 +9,7 @@ albums or quota changed. Runs on local disk + SQLite and on GCS + Firestore emul
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -174,14 +174,12 @@ def test_a_crash_at_any_step_is_finished_by_reconcile(
         user_id = person(backends, settings, email)
         backends.users.change_account(user_id, AccountChange(deleting=True))
         steps = Steps(crash_at=step)
-        run: Callable[[], object] = lambda: finish_account_deletion(
-            faulty(backends, steps), user_id
-        )  # noqa: E731
+        crashing = faulty(backends, steps)
         if step:
             with pytest.raises(Crash):
-                run()
+                finish_account_deletion(crashing, user_id)
         else:
-            run()
+            finish_account_deletion(crashing, user_id)
         return steps
 
     total = delete_with_crash_at(0, "counting@example.com").count
