@@ -72,6 +72,8 @@
   });
 
   // ---- Gallery ------------------------------------------------------------
+  // The grid is month sections (<section data-month> with a heading and a <ul>); the
+  // next pages continue the last month or start new ones, as the server renders them.
   var gallery = document.getElementById("gallery");
 
   function thumbSize(image) {
@@ -84,6 +86,7 @@
     var link = document.createElement("a");
     link.className = "gallery-link";
     link.href = image.page_url;
+    link.dataset.photo = JSON.stringify(image);  // what viewer.js shows
     var img = document.createElement("img");
     var size = thumbSize(image);
     img.src = image.thumbnail_url;
@@ -102,26 +105,77 @@
     return item;
   }
 
+  // Months are grouped in UTC, as the server does, so a page boundary never splits one.
+  function monthOf(image) {
+    var iso = gallery.dataset.sort === "taken" && image.taken_at ? image.taken_at : image.created;
+    var when = new Date(iso);
+    var key = when.getUTCFullYear() + "-" + String(when.getUTCMonth() + 1).padStart(2, "0");
+    var label = when.toLocaleDateString("en", { month: "long", year: "numeric", timeZone: "UTC" });
+    return { key: key, label: label };
+  }
+
+  function monthSection(key, label, first) {
+    var section = document.createElement("section");
+    section.className = "gallery-month";
+    section.dataset.month = key;
+    section.setAttribute("aria-label", label);
+    var heading = document.createElement("h3");
+    heading.className = "gallery-month-title";
+    heading.textContent = label;
+    var grid = document.createElement("ul");
+    grid.className = "gallery list-unstyled";
+    section.appendChild(heading);
+    section.appendChild(grid);
+    if (first) gallery.insertBefore(section, gallery.firstChild);
+    else gallery.appendChild(section);
+    return grid;
+  }
+
+  function appendPhoto(image) {
+    var month = monthOf(image);
+    var sections = gallery.querySelectorAll("section.gallery-month");
+    var last = sections[sections.length - 1];
+    var grid = last && last.dataset.month === month.key ? last.querySelector("ul") : monthSection(month.key, month.label, false);
+    grid.appendChild(card(image));
+  }
+
+  // New uploads gather at the top, whatever their date, so the person sees them land.
+  function prependUpload(image) {
+    var first = gallery.querySelector("section.gallery-month");
+    var grid = first && first.dataset.month === "new" ? first.querySelector("ul") : monthSection("new", "Just uploaded", true);
+    grid.insertBefore(card(image, true), grid.firstChild);
+  }
+
   var loadMore = document.getElementById("load-more");
-  var loading = false;
+  var loadedCursors = [];
+  var pending = null;
   var observer = null;
 
+  function pageUrl(cursor) {
+    return gallery.dataset.api + "?sort=" + encodeURIComponent(gallery.dataset.sort || "taken") +
+      "&q=" + encodeURIComponent(gallery.dataset.query || "") + "&cursor=" + encodeURIComponent(cursor);
+  }
+
+  // Load the next page; the promise resolves once its photos are in the grid.
   function loadNextPage() {
-    if (!loadMore || loading) return;
-    loading = true;
+    if (!loadMore) return Promise.resolve(false);
+    if (pending) return pending;
     loadMore.textContent = "Loading…";
-    var url = gallery.dataset.api + "?cursor=" + encodeURIComponent(loadMore.dataset.cursor);
-    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    var cursor = loadMore.dataset.cursor;
+    pending = fetch(pageUrl(cursor), { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
       })
       .then(function (page) {
-        page.items.forEach(function (image) { gallery.appendChild(card(image)); });
+        page.items.forEach(appendPhoto);
+        loadedCursors.push(cursor);
         announce(page.items.length === 1 ? "Loaded 1 more image." : "Loaded " + page.items.length + " more images.");
         if (page.next_cursor) {
           loadMore.dataset.cursor = page.next_cursor;
-          loadMore.href = "?cursor=" + encodeURIComponent(page.next_cursor);
+          var next = new URL(loadMore.href, location.href);
+          next.searchParams.set("cursor", page.next_cursor);
+          loadMore.href = next.pathname + next.search;
           loadMore.textContent = "Load more";
           if (observer) {
             // Re-observing reports the current state again: if the button is still
@@ -134,21 +188,70 @@
           loadMore.parentNode.removeChild(loadMore);
           loadMore = null;
         }
+        return true;
       })
-      .catch(function () {
+      .catch(function (error) {
         if (loadMore) loadMore.textContent = "Load more (the last try failed)";
+        throw error;
       })
-      .finally(function () { loading = false; });
+      .finally(function () { pending = null; });
+    return pending;
+  }
+
+  // viewer.js pages through the whole gallery with these.
+  window.picbucketGallery = {
+    hasMore: function () { return Boolean(loadMore); },
+    loadMore: loadNextPage,
+  };
+
+  // ---- Scroll position: Back past the first page lands where the person was ----------
+  var SCROLL_KEY = "picbucket:gallery:" + location.pathname + "?" + ["sort", "q"].map(function (name) {
+    return name + "=" + (new URL(location.href).searchParams.get(name) || "");
+  }).join("&");
+
+  var restoring = false;
+  function saveScroll() {
+    if (restoring || !gallery || new URL(location.href).searchParams.get("photo")) return;
+    try {
+      sessionStorage.setItem(SCROLL_KEY, JSON.stringify({ pages: loadedCursors.length, y: window.scrollY }));
+    } catch (e) { /* private mode: no restore, nothing breaks */ }
+  }
+
+  function restoreScroll() {
+    var saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(SCROLL_KEY) || "null"); } catch (e) { saved = null; }
+    var navigation = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    var returning = navigation && (navigation.type === "back_forward" || navigation.type === "reload");
+    if (!saved || !returning || !saved.pages) return;
+    if ("scrollRestoration" in history) history.scrollRestoration = "manual";
+    var left = saved.pages;
+    restoring = true;
+    function done() { restoring = false; window.scrollTo(0, saved.y); }
+    (function next() {
+      if (left <= 0 || !loadMore) { done(); return; }
+      left -= 1;
+      loadNextPage().then(next, done);
+    })();
+  }
+
+  if (gallery) {
+    var scrollTimer = null;
+    window.addEventListener("scroll", function () {
+      clearTimeout(scrollTimer);
+      scrollTimer = setTimeout(saveScroll, 150);
+    }, { passive: true });
+    window.addEventListener("pagehide", saveScroll);
   }
 
   if (loadMore) {
     loadMore.addEventListener("click", function (event) {
       event.preventDefault();
-      loadNextPage();
+      loadNextPage().catch(function () { /* the button says so */ });
     });
+    restoreScroll();
     if ("IntersectionObserver" in window) {
       observer = new IntersectionObserver(function (entries) {
-        if (entries.some(function (e) { return e.isIntersecting; })) loadNextPage();
+        if (entries.some(function (e) { return e.isIntersecting; })) loadNextPage().catch(function () {});
       }, { rootMargin: "600px" });
       observer.observe(loadMore);
     }
@@ -165,7 +268,42 @@
   var maxDirect = parseInt(quota.dataset.maxDirect, 10);
   var apiBase = gallery.dataset.api.replace(/\/images$/, "");
 
+  // One line sums the uploads up ("3 uploaded · 1 refused"); finished rows fold away
+  // (refused ones stay, with their reason) until "Show all"; "Clear" empties the list.
+  var summary = document.getElementById("upload-summary");
+  var counts = document.getElementById("upload-counts");
+  var toggle = document.getElementById("upload-toggle");
+  var tally = { running: 0, ok: 0, failed: 0 };
+
+  function showSummary() {
+    var parts = [];
+    if (tally.running) parts.push(tally.running + " uploading");
+    if (tally.ok) parts.push(tally.ok + " uploaded");
+    if (tally.failed) parts.push(tally.failed + " refused");
+    counts.textContent = parts.join(" · ");
+    summary.hidden = parts.length === 0;
+    toggle.hidden = !tally.ok;
+  }
+
+  toggle.addEventListener("click", function () {
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    toggle.textContent = open ? "Hide finished" : "Show all";
+    list.classList.toggle("is-expanded", open);
+  });
+  document.getElementById("upload-clear").addEventListener("click", function () {
+    Array.prototype.forEach.call(list.querySelectorAll(".upload-ok, .upload-failed"), function (item) {
+      list.removeChild(item);
+    });
+    tally.ok = 0;
+    tally.failed = 0;
+    showSummary();
+    document.getElementById("choose-files").focus();
+  });
+
   function row(file) {
+    tally.running += 1;
+    showSummary();
     var item = document.createElement("li");
     item.className = "upload-row";
     var name = document.createElement("div");
@@ -204,6 +342,9 @@
         bar.setAttribute("aria-valuenow", "100");
         status.textContent = message;
         item.classList.add("upload-ok");
+        tally.running -= 1;
+        tally.ok += 1;
+        showSummary();
       },
       fail: function (message) {
         if (bar.parentNode) bar.parentNode.removeChild(bar);
@@ -215,6 +356,9 @@
         error.textContent = message;
         item.appendChild(error);
         item.classList.add("upload-failed");
+        tally.running -= 1;
+        tally.failed += 1;
+        showSummary();
       },
     };
   }
@@ -229,6 +373,13 @@
     }
   }
 
+  // The status rides along so callers can tell a lost answer (0, 5xx) from a refusal.
+  function failure(xhr) {
+    var error = new Error(errorMessage(xhr));
+    error.status = xhr.status;
+    return error;
+  }
+
   function send(method, url, body, headers, onProgress) {
     return new Promise(function (resolve, reject) {
       var xhr = new XMLHttpRequest();
@@ -241,9 +392,9 @@
       }
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 300) resolve(xhr);
-        else reject(new Error(errorMessage(xhr)));
+        else reject(failure(xhr));
       });
-      xhr.addEventListener("error", function () { reject(new Error(errorMessage(xhr))); });
+      xhr.addEventListener("error", function () { reject(failure(xhr)); });
       xhr.send(body);
     });
   }
@@ -254,11 +405,31 @@
     }).then(function (xhr) { return JSON.parse(xhr.responseText); });
   }
 
+  // One random Idempotency-Key per file, kept across the retry below: if the answer
+  // was lost (connection dropped, instance restarting) the server may have stored the
+  // file already, and then answers that first result instead of storing a copy.
+  function uploadKey() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  var RETRY_STATUSES = [0, 502, 503, 504];
+
   function uploadViaApp(file, ui) {
-    var data = new FormData();
-    data.append("file", file, file.name || "pasted.png");
-    return send("POST", gallery.dataset.api, data, { "X-CSRFToken": csrfToken, Accept: "application/json" }, ui.progress)
-      .then(function (xhr) { return JSON.parse(xhr.responseText); });
+    var headers = { "X-CSRFToken": csrfToken, Accept: "application/json", "Idempotency-Key": uploadKey() };
+    function attempt(retriesLeft) {
+      var data = new FormData();
+      data.append("file", file, file.name || "pasted.png");
+      return send("POST", gallery.dataset.api, data, headers, ui.progress)
+        .then(function (xhr) { return JSON.parse(xhr.responseText); })
+        .catch(function (error) {
+          if (retriesLeft < 1 || RETRY_STATUSES.indexOf(error.status) < 0) throw error;
+          return new Promise(function (resolve) { setTimeout(resolve, 2000); })
+            .then(function () { return attempt(retriesLeft - 1); });
+        });
+    }
+    return attempt(1);
   }
 
   // Files too big for Cloud Run's request limit go straight to the bucket.
@@ -342,7 +513,7 @@
         .then(function (image) {
           ui.done("Uploaded");
           document.getElementById("gallery-empty").classList.add("d-none");
-          gallery.insertBefore(card(image, true), gallery.firstChild);
+          prependUpload(image);
           showQuota(image.quota);
           announce((file.name || "The pasted image") + " is uploaded.");
         })

@@ -1,0 +1,335 @@
+"""The gallery as a photo viewer: the viewer's keys, swipe, zoom, address and paging;
+sort orders, search, scroll restore and the phone layout; axe on the new views."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright.sync_api import BrowserContext, Page, expect
+
+from e2e.browsing import DESKTOP, PHONE, LiveServer, Watch, picture
+from e2e.test_accessibility import axe_problems
+
+ALICE = "alice@example.com"
+
+
+def taken_jpeg(index: int, taken: str | None, size: tuple[int, int] = (480, 360)) -> bytes:
+    """Return a test picture as a JPEG whose EXIF says when it was taken ("2024:03:05 10:00:00")."""
+    img = Image.open(io.BytesIO(picture(index, size=size)))
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    out = io.BytesIO()
+    img.convert("RGB").save(out, "JPEG", exif=exif.tobytes(), quality=85)
+    return out.getvalue()
+
+
+def gallery_of(
+    start_server: Callable[..., LiveServer], photos: list[tuple[str, str | None]], **settings: Any
+) -> tuple[LiveServer, list[dict[str, Any]]]:
+    """Start an app and upload (title, date taken) photos in order through the API."""
+    server = start_server(**settings)
+    http = server.sign_in_http(ALICE)
+    made = [
+        server.upload(http, taken_jpeg(i, taken), f"{title}.jpg")
+        for i, (title, taken) in enumerate(photos)
+    ]
+    return server, made
+
+
+def browser_page(
+    new_context: Callable[..., BrowserContext], server: LiveServer, **options: Any
+) -> Page:
+    """Open the gallery signed in as Alice (the provider's own form is test_journeys' job)."""
+    context = new_context(base_url=server.url, **options)
+    http = server.sign_in_http(ALICE)
+    context.add_cookies(
+        [{"name": c.name, "value": c.value or "", "url": server.url} for c in http.cookies]
+    )
+    page = context.new_page()
+    page.goto("/")
+    return page
+
+
+def tile_titles(page: Page) -> list[str]:
+    return page.locator("#gallery img").evaluate_all("(imgs) => imgs.map((i) => i.alt)")
+
+
+def viewer(page: Page) -> Any:
+    return page.get_by_role("dialog")
+
+
+TEN = [(f"photo {i}", f"2024:0{1 + i % 9}:0{1 + i % 9} 10:00:00") for i in range(10)]
+
+
+def test_viewer_opens_with_keys_back_and_returns_focus(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """Click a photo: a full-screen dialog with its own address; ← → Esc; Back closes it."""
+    server, made = gallery_of(start_server, [("Harbour", None), ("Tram", None), ("Market", None)])
+    page = browser_page(new_context, server, viewport=DESKTOP)
+    page.get_by_role("link", name="Tram").click()
+    dialog = viewer(page)
+    expect(dialog).to_be_visible()
+    expect(dialog).to_have_attribute("aria-modal", "true")
+    expect(dialog.get_by_role("heading", name="Tram")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"\?photo=" + made[1]["id"] + "$"))
+    expect(page.get_by_role("button", name="Close (Esc)")).to_be_focused()
+    # Fitted inside the window (a photo this small is its own display copy).
+    shown = dialog.get_by_role("img", name="Tram")
+    expect(shown).to_have_attribute("src", re.compile(r"/(display|original)\."))
+    box = shown.bounding_box()
+    assert box and box["height"] <= DESKTOP["height"] and box["width"] <= DESKTOP["width"]
+    expect(dialog).to_contain_text("480 × 360")
+
+    page.keyboard.press("ArrowRight")  # newest first: → is the older photo
+    expect(dialog.get_by_role("heading", name="Harbour")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"\?photo=" + made[0]["id"] + "$"))
+    expect(page.get_by_role("button", name="Next photo (→)")).to_be_disabled()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(dialog.get_by_role("heading", name="Market")).to_be_visible()
+
+    # Tab stays inside the dialog.
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.getElementById('viewer').contains(document.activeElement)")
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(f"{server.url}/")
+    # Focus returns to the photo last shown.
+    expect(page.get_by_role("link", name="Market")).to_be_focused()
+
+    # Back closes the viewer (one step, however many photos were seen).
+    page.get_by_role("link", name="Harbour").click()
+    expect(dialog).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    page.go_back()
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(f"{server.url}/")
+
+
+def test_deep_link_pages_on_past_the_first_page(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """?photo= opens the viewer on a photo the grid has not loaded; → crosses cursor pages."""
+    server, made = gallery_of(start_server, TEN, page_size=4)
+    page = browser_page(new_context, server, viewport=DESKTOP)
+    # Photo 5 is not on the first page (4 per page, newest taken first: 8, 7, 6, 5...).
+    order = sorted(made, key=lambda m: (m["taken_at"], m["id"]), reverse=True)
+    start = order[5]
+    page.goto(f"/?photo={start['id']}")
+    dialog = viewer(page)
+    expect(dialog.get_by_role("heading", name=start["title"])).to_be_visible()
+    for expected in order[6:]:
+        page.get_by_role("button", name="Next photo (→)").click()
+        expect(dialog.get_by_role("heading", name=expected["title"])).to_be_visible()
+    expect(page.get_by_role("button", name="Next photo (→)")).to_be_disabled()
+    # From the grid: the viewer walks all ten across three cursor pages.
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name=order[0]["title"]).click()
+    for expected in order[1:]:
+        page.keyboard.press("ArrowRight")
+        expect(dialog.get_by_role("heading", name=expected["title"])).to_be_visible()
+    assert len(tile_titles(page)) == 10
+
+
+def test_zoom_loads_the_original_only_when_asked(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """The viewer shows the display rendition; 100 % loads the original, pixel for pixel."""
+    server = start_server()
+    http = server.sign_in_http(ALICE)
+    big = server.upload(http, taken_jpeg(1, None, size=(3200, 2400)), "Big.jpg")
+    page = browser_page(new_context, server, viewport=DESKTOP)
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.get_by_role("link", name="Big").click()
+    dialog = viewer(page)
+    img = dialog.get_by_role("img", name="Big")
+    expect(img).to_have_attribute("src", re.compile(r"/display\."))
+    page.wait_for_function("() => document.querySelector('.viewer-img').complete")
+    box = img.bounding_box()
+    assert box and box["width"] <= DESKTOP["width"] and box["height"] <= DESKTOP["height"]
+    assert not any("/original." in url for url in fetched), "the original loaded before zooming"
+
+    page.get_by_role("button", name="100 %").click()
+    expect(page.get_by_role("button", name="100 %")).to_have_attribute("aria-pressed", "true")
+    expect(img).to_have_attribute("src", re.compile(r"/original\."))
+    page.wait_for_function(
+        "() => document.querySelector('.viewer-img').getBoundingClientRect().width === 3200"
+    )
+    # Centred on the middle of the photo, scrollable to its edges.
+    stage = dialog.locator(".viewer-stage")
+    assert stage.evaluate("(s) => s.scrollLeft") > 500
+    page.keyboard.press("z")
+    expect(img).to_have_attribute("src", re.compile(r"/display\."))
+    # Download original: the title is the file name.
+    with page.expect_download() as download:
+        dialog.get_by_role("link", name="Download original").click()
+    assert download.value.suggested_filename == "Big.jpg"
+    assert big["title"] == "Big"
+
+
+def test_swipe_moves_between_photos_on_a_phone(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """Touch events: a left swipe shows the next photo, a right swipe the previous."""
+    server, _ = gallery_of(start_server, [("Left", None), ("Middle", None), ("Right", None)])
+    page = browser_page(new_context, server, viewport=PHONE, is_mobile=True, has_touch=True)
+    page.get_by_role("link", name="Middle").click()
+    dialog = viewer(page)
+    expect(dialog.get_by_role("heading", name="Middle")).to_be_visible()
+
+    def swipe(dx: int) -> None:
+        page.evaluate(
+            """(dx) => {
+              const stage = document.querySelector('.viewer-stage');
+              const at = (x) => [new Touch({identifier: 1, target: stage, clientX: x, clientY: 300})];
+              stage.dispatchEvent(new TouchEvent('touchstart', {touches: at(180), changedTouches: at(180), bubbles: true}));
+              stage.dispatchEvent(new TouchEvent('touchend', {touches: [], changedTouches: at(180 + dx), bubbles: true}));
+            }""",
+            dx,
+        )
+
+    swipe(-120)
+    expect(dialog.get_by_role("heading", name="Left")).to_be_visible()
+    swipe(120)
+    swipe(120)
+    expect(dialog.get_by_role("heading", name="Right")).to_be_visible()
+    swipe(10)  # a tap is not a swipe
+    expect(dialog.get_by_role("heading", name="Right")).to_be_visible()
+
+
+def test_sort_orders_month_headings_and_search(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """Date taken (default, with upload date as fallback) or upload date; search by title."""
+    photos = [
+        ("Old beach", "2021:07:14 09:00:00"),
+        ("Scanned letter", None),  # no date taken: sorts by its upload date (now)
+        ("New beach", "2023:12:24 18:00:00"),
+        ("Mountain", "2022:02:02 12:00:00"),
+    ]
+    server, _ = gallery_of(start_server, photos)
+    page = browser_page(new_context, server, viewport=DESKTOP)
+    assert tile_titles(page) == ["Scanned letter", "New beach", "Mountain", "Old beach"]
+    headings = page.locator("#gallery h3").all_inner_texts()
+    assert headings[1:] == ["December 2023", "February 2022", "July 2021"]
+
+    page.get_by_role("link", name="Date uploaded").click()
+    expect(page).to_have_url(re.compile(r"\?sort=uploaded$"))
+    assert tile_titles(page) == ["Mountain", "New beach", "Scanned letter", "Old beach"]
+    expect(page.get_by_role("link", name="Date uploaded")).to_have_attribute("aria-current", "true")
+
+    page.get_by_role("searchbox", name="Search titles").fill("BEA")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=BEA"))
+    assert tile_titles(page) == ["New beach", "Old beach"]  # still upload order
+    page.get_by_role("searchbox", name="Search titles").fill("volcano")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("No titles match “volcano”.")).to_be_visible()
+    expect(page.get_by_text("No images yet")).to_be_hidden()
+
+
+def test_back_from_an_image_page_restores_scroll_past_the_first_page(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """Scroll three pages down, open the plain image page, go Back: same photos, same place."""
+    server, _ = gallery_of(
+        start_server, [(f"tile {i:02d}", None) for i in range(30)], page_size=8
+    )
+    page = browser_page(new_context, server, viewport={"width": 800, "height": 600})
+    for _ in range(6):
+        page.mouse.wheel(0, 3000)
+        page.wait_for_timeout(200)
+    expect(page.locator("#gallery img")).to_have_count(30)
+    target = page.get_by_role("link", name="tile 03")
+    target.scroll_into_view_if_needed()
+    before = page.evaluate("scrollY")
+    assert before > 1000
+    page.wait_for_timeout(300)  # the position is saved as scrolling settles
+    page.goto(target.get_attribute("href") or "")
+    expect(page.get_by_role("heading", level=1)).to_have_text("tile 03")
+    page.go_back()
+    expect(page.locator("#gallery img")).to_have_count(30)
+    page.wait_for_function(f"() => Math.abs(scrollY - {before}) < 5")
+    expect(page.get_by_role("link", name="tile 03")).to_be_in_viewport()
+
+
+def test_phone_shows_more_than_a_row_of_photos_and_uploads_fold_into_a_line(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """On a 360 px phone, photos start high; many uploads make one summary line, not a list."""
+    server, _ = gallery_of(start_server, [(f"p{i}", None) for i in range(12)])
+    page = browser_page(new_context, server, viewport=PHONE, is_mobile=True, has_touch=True)
+    tops = page.locator("#gallery li").evaluate_all(
+        "(items) => items.map((i) => i.getBoundingClientRect().bottom)"
+    )
+    rows = sorted({round(t) for t in tops if t <= PHONE["height"]})
+    assert len(rows) >= 2, f"only {len(rows)} row(s) of photos above the fold"
+
+    page.locator("#file-input").set_input_files(
+        [
+            {"name": f"new {i}.png", "mimeType": "image/png", "buffer": picture(i, size=(64, 48))}
+            for i in range(6)
+        ]
+        + [{"name": "notes.png", "mimeType": "image/png", "buffer": b"just text"}]
+    )
+    summary = page.locator("#upload-summary")
+    expect(summary).to_contain_text("6 uploaded · 1 refused")
+    box = summary.bounding_box()
+    assert box and box["height"] < 100
+    list_box = page.get_by_role("list", name="Uploads").bounding_box()
+    assert list_box and list_box["height"] < 200, list_box  # only the refused file's reason
+    page.get_by_role("button", name="Clear").click()
+    expect(summary).to_be_hidden()
+    expect(page.get_by_role("list", name="Uploads").get_by_role("listitem")).to_have_count(0)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_new_views_pass_axe(
+    scheme: str,
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """The grid with months, sorted, searched, empty search, and the open viewer."""
+    server, made = gallery_of(start_server, TEN[:5])
+    page = browser_page(
+        new_context, server, viewport=DESKTOP, color_scheme=scheme, reduced_motion="reduce"
+    )
+    problems: list[str] = []
+    for path, what in (
+        ("/", "grid"),
+        ("/?sort=uploaded", "grid by upload date"),
+        ("/?q=photo", "search"),
+        ("/?q=nothing", "empty search"),
+        (f"/?photo={made[2]['id']}", "viewer"),
+    ):
+        page.goto(path)
+        if what == "viewer":
+            expect(viewer(page)).to_be_visible()
+            page.wait_for_function("() => document.querySelector('.viewer-img').complete")
+        problems += axe_problems(page, f"{what}, {scheme}")
+    assert not problems, "\n".join(problems)
