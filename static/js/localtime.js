@@ -3,9 +3,13 @@
 // when JavaScript is off.
 (function () {
   "use strict";
+  // (dateStyle/timeStyle cannot be combined with timeZoneName: spell the fields out.)
   var format = new Intl.DateTimeFormat(undefined, {
-    dateStyle: "medium",
-    timeStyle: "short",
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
     timeZoneName: "short"
   });
   document.querySelectorAll("time[data-local]").forEach(function (element) {

@@ -149,6 +149,12 @@ def login() -> Response | tuple[str, int]:
         return redirect(safe_next(request.args.get("next")) or url_for("gallery.index"))
     if session.pop(_ELSEWHERE_KEY, False):
         # Stop before the identity provider: the reason would be lost on its pages.
+        # The reason says it all; "Please sign in to see that page" would only repeat it.
+        session["_flashes"] = [
+            (category, message)
+            for category, message in session.get("_flashes", [])
+            if message != login_manager.login_message
+        ]
         return redirect(url_for("gallery.index"))
     session["next"] = safe_next(request.args.get("next"))
     redirect_uri = url_for("auth.callback", _external=True)
