@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run run-emulated test lint check-infra format clean bench
+.PHONY: run run-emulated test lint check-infra format clean bench mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +30,13 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src
+	$(BIN)/mypy tests
 
 check-infra: $(VENV)/.dev
 	bash scripts/check-infra.sh
 
 test: lint check-infra
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format .
@@ -44,5 +45,11 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python scripts/bench.py
 
+# Mutation testing (slow, so not in `make test`): what it mutates and which tests it
+# runs are in pyproject.toml [tool.mutmut]; results are cached in mutants/.
+mutants: $(VENV)/.dev
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache mutants .coverage

@@ -16,6 +16,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+from helpers import csrf_token as csrf_token  # re-exported: tests import it from here
 from picbucket import create_app
 from picbucket.dev.identity_provider import running_provider
 from picbucket.ports import Backends
@@ -122,11 +123,3 @@ def bob(app: Flask) -> FlaskClient:
     response = sign_in(browser, "bob@example.org")
     assert response.status_code == 302, response.data
     return browser
-
-
-def csrf_token(client: FlaskClient) -> str:
-    """Return the CSRF token the page embeds for this browser's session."""
-    page = client.get("/settings").get_data(as_text=True)
-    marker = 'name="csrf-token" content="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 import imagefiles
 from conftest import csrf_token
-from helpers import path_of, upload
+from helpers import attribute, elements, json_of, path_of, upload
 from picbucket.ports import Backends
 
 
@@ -19,7 +19,7 @@ def _new_token(client: FlaskClient, name: str = "curl") -> str:
         data={"csrf_token": csrf_token(client), "name": name},
         follow_redirects=True,
     ).get_data(as_text=True)
-    return page.split('id="new-token" value="')[1].split('"')[0]
+    return attribute(page, "input", "value", id="new-token")
 
 
 def test_token_lifecycle_and_full_api(alice: FlaskClient, client: FlaskClient) -> None:
@@ -31,27 +31,27 @@ def test_token_lifecycle_and_full_api(alice: FlaskClient, client: FlaskClient) -
 
     created = upload(client, imagefiles.jpeg(), "api.jpg", **auth)
     assert created.status_code == 201
-    body = created.json
+    body = json_of(created)
     assert set(body) >= {"id", "page_url", "image_url", "thumbnail_url"}
     assert created.headers["Location"] == body["page_url"]
     image_id = body["id"]
 
-    listed = client.get("/api/v1/images", headers=auth).json
+    listed = json_of(client.get("/api/v1/images", headers=auth))
     assert [item["id"] for item in listed["items"]] == [image_id]
     assert listed["next_cursor"] is None
 
     renamed = client.patch(f"/api/v1/images/{image_id}", json={"title": "Renamed"}, headers=auth)
-    assert renamed.status_code == 200 and renamed.json["title"] == "Renamed"
-    assert client.get(f"/api/v1/images/{image_id}", headers=auth).json["title"] == "Renamed"
+    assert renamed.status_code == 200 and json_of(renamed)["title"] == "Renamed"
+    assert json_of(client.get(f"/api/v1/images/{image_id}", headers=auth))["title"] == "Renamed"
 
     share = client.post(f"/api/v1/images/{image_id}/shares", json={"expires": "1h"}, headers=auth)
     assert share.status_code == 201
-    assert share.json["expires"] is not None
-    assert client.get(path_of(share.json["share_url"])).status_code == 200
-    shares = client.get("/api/v1/shares", headers=auth).json["items"]
-    assert [s["id"] for s in shares] == [share.json["id"]]
-    assert client.delete(f"/api/v1/shares/{share.json['id']}", headers=auth).status_code == 204
-    assert client.get(path_of(share.json["share_url"])).status_code == 404
+    assert json_of(share)["expires"] is not None
+    assert client.get(path_of(json_of(share)["share_url"])).status_code == 200
+    shares = json_of(client.get("/api/v1/shares", headers=auth))["items"]
+    assert [s["id"] for s in shares] == [json_of(share)["id"]]
+    assert client.delete(f"/api/v1/shares/{json_of(share)['id']}", headers=auth).status_code == 204
+    assert client.get(path_of(json_of(share)["share_url"])).status_code == 404
 
     assert client.delete(f"/api/v1/images/{image_id}", headers=auth).status_code == 204
     assert client.get(f"/api/v1/images/{image_id}", headers=auth).status_code == 404
@@ -59,7 +59,12 @@ def test_token_lifecycle_and_full_api(alice: FlaskClient, client: FlaskClient) -
     # The browser sees the token was used; revoking it locks the API out.
     settings_page = alice.get("/settings").get_data(as_text=True)
     assert "last used" in settings_page
-    token_id = settings_page.split("/settings/tokens/")[1].split("/revoke")[0]
+    (revoke,) = [
+        form["action"]
+        for form in elements(settings_page, "form")
+        if form.get("action", "").endswith("/revoke")
+    ]
+    token_id = revoke.removeprefix("/settings/tokens/").removesuffix("/revoke")
     alice.post(f"/settings/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(alice)})
     assert client.get("/api/v1/images", headers=auth).status_code == 401
 
@@ -72,7 +77,7 @@ def test_upload_with_share_returns_a_public_link(alice: FlaskClient, client: Fla
         headers=auth,
     )
     assert response.status_code == 201
-    image = client.get(path_of(response.json["share"]["share_image_url"]))
+    image = client.get(path_of(json_of(response)["share"]["share_image_url"]))
     assert image.status_code == 200 and image.mimetype == "image/png"
 
 
@@ -80,17 +85,17 @@ def test_bad_tokens_get_401_json(client: FlaskClient) -> None:
     for header in ("Bearer pb_wrong", "Bearer ", "Basic dXNlcjpwYXNz", "pb_x"):
         response = client.get("/api/v1/images", headers={"Authorization": header})
         assert response.status_code == 401
-        assert response.json["error"]["code"] == "unauthorized"
+        assert json_of(response)["error"]["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/api/v1/images").status_code == 401
 
 
 def test_session_needs_csrf_header_for_changes(alice: FlaskClient) -> None:
-    image_id = upload(alice, imagefiles.png(), "s.png").json["id"]
+    image_id = json_of(upload(alice, imagefiles.png(), "s.png"))["id"]
     assert alice.get("/api/v1/images").status_code == 200  # reads need no header
     no_header = alice.patch(f"/api/v1/images/{image_id}", json={"title": "x"})
     assert no_header.status_code == 403
-    assert no_header.json["error"]["code"] == "csrf_failed"
+    assert json_of(no_header)["error"]["code"] == "csrf_failed"
     wrong = alice.delete(f"/api/v1/images/{image_id}", headers={"X-CSRFToken": "forged"})
     assert wrong.status_code == 403
     ok = alice.patch(
@@ -103,7 +108,7 @@ def test_session_needs_csrf_header_for_changes(alice: FlaskClient) -> None:
 
 def test_bad_input_is_a_clear_400(alice: FlaskClient) -> None:
     headers = {"X-CSRFToken": csrf_token(alice)}
-    image_id = upload(alice, imagefiles.png(), "s.png").json["id"]
+    image_id = json_of(upload(alice, imagefiles.png(), "s.png"))["id"]
     blank = alice.patch(f"/api/v1/images/{image_id}", json={"title": "   "}, headers=headers)
     assert blank.status_code == 400
     not_json = alice.patch(f"/api/v1/images/{image_id}", data="title=x", headers=headers)
@@ -112,9 +117,9 @@ def test_bad_input_is_a_clear_400(alice: FlaskClient) -> None:
         f"/api/v1/images/{image_id}/shares", json={"expires": "forever"}, headers=headers
     )
     assert bad_expiry.status_code == 400
-    assert "1h, 1d, 7d, 30d, never" in bad_expiry.json["error"]["message"]
-    assert alice.get(f"/api/v1/images/{image_id}").json["title"] == "s"
-    assert alice.get("/api/v1/shares").json["items"] == []
+    assert "1h, 1d, 7d, 30d, never" in json_of(bad_expiry)["error"]["message"]
+    assert json_of(alice.get(f"/api/v1/images/{image_id}"))["title"] == "s"
+    assert json_of(alice.get("/api/v1/shares"))["items"] == []
 
 
 def test_sharex_file_uploads_and_returns_a_public_link(
@@ -135,7 +140,7 @@ def test_sharex_file_uploads_and_returns_a_public_link(
         headers=config["Headers"],
     )
     assert sent.status_code == 201
-    assert sent.json["share"]["share_image_url"]
+    assert json_of(sent)["share"]["share_image_url"]
 
 
 def test_direct_upload_needs_cloud_storage_on_local_disk(alice: FlaskClient) -> None:
@@ -146,7 +151,7 @@ def test_direct_upload_needs_cloud_storage_on_local_disk(alice: FlaskClient) -> 
     )
     # Local disk, and the emulated bucket without a signing key, cannot take direct uploads.
     assert response.status_code == 400
-    assert "needs Cloud Storage with URL signing" in response.json["error"]["message"]
+    assert "needs Cloud Storage with URL signing" in json_of(response)["error"]["message"]
 
 
 def test_upload_with_an_unknown_share_choice_stores_nothing(
@@ -158,6 +163,6 @@ def test_upload_with_an_unknown_share_choice_stores_nothing(
         headers={"X-CSRFToken": csrf_token(alice)},
     )
     assert response.status_code == 400
-    assert "1h, 1d, 7d, 30d, never" in response.json["error"]["message"]
-    assert alice.get("/api/v1/images").json["items"] == []
+    assert "1h, 1d, 7d, 30d, never" in json_of(response)["error"]["message"]
+    assert json_of(alice.get("/api/v1/images"))["items"] == []
     assert list(backends.blobs.scan("")) == []

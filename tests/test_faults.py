@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import imagefiles
-from helpers import stored_blob_keys, upload, user_id_of
+from helpers import json_of, stored_blob_keys, upload, user_id_of
 from picbucket.domain import utcnow
 from picbucket.ports import Backends
 from picbucket.services.reconcile import reconcile
@@ -55,7 +55,7 @@ def test_blob_store_failing_mid_upload(alice: FlaskClient, app: Flask, backends:
     backends.blobs = Failing(real, "put", {2})  # the original lands, the thumbnail fails
     response = upload(alice, imagefiles.jpeg(), "x.jpg")
     assert response.status_code == 503
-    assert "nothing was saved" in response.json["error"]["message"]
+    assert "nothing was saved" in json_of(response)["error"]["message"]
     backends.blobs = real
     _assert_clean(backends, user_id_of(alice))
     # The app still works afterwards.
@@ -85,7 +85,7 @@ def test_crash_with_failed_cleanup_is_finished_by_reconcile(
     assert stored_blob_keys(backends), "the crash left blobs behind"
     assert list(backends.images.unfinished(utcnow() + timedelta(hours=2)))
     # Invisible to the user meanwhile: never listed, never served.
-    assert alice.get("/api/v1/images").json["items"] == []
+    assert json_of(alice.get("/api/v1/images"))["items"] == []
 
     report = reconcile(
         backends, dry_run=False, grace=timedelta(hours=1), now=utcnow() + timedelta(hours=2)

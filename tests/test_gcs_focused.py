@@ -252,7 +252,7 @@ def key_file_store(rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) 
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    creds = service_account.Credentials.from_service_account_info(
+    creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
         {
             "type": "service_account",
             "client_email": SA_EMAIL,
@@ -411,7 +411,7 @@ def test_signing_without_a_key_uses_iam_sign_blob(
 
     monkeypatch.setattr(grequests.Request, "__call__", fake_iam)
     runner = "picbucket-run@pb-test.iam.gserviceaccount.com"
-    client = storage.Client(project="pb-test", credentials=MetadataServerCredentials())
+    client = storage.Client(project="pb-test", credentials=MetadataServerCredentials())  # type: ignore[no-untyped-call]
     store = GcsBlobStore(client, "pb-bucket", signing_service_account=runner)
 
     url = store.download_url("users/u1/img1/original.png", timedelta(minutes=5))

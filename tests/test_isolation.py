@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 import imagefiles
 from conftest import csrf_token
-from helpers import path_of, upload, user_id_of
+from helpers import attribute, elements, json_of, path_of, upload, user_id_of
 from picbucket.ports import Backends
 
 
@@ -47,7 +47,7 @@ def test_bob_cannot_touch_alices_image(
     assert (
         bob.post(f"/api/v1/images/{image_id}/shares", json={}, headers=bob_api).status_code == 404
     )
-    assert bob.get("/api/v1/images").json["items"] == []
+    assert json_of(bob.get("/api/v1/images"))["items"] == []
 
     # Alice's share and token cannot be revoked by Bob either.
     alice_token = csrf_token(alice)
@@ -55,7 +55,7 @@ def test_bob_cannot_touch_alices_image(
     share_id = backends.shares.for_owner(user_id_of(alice))[0].id
     assert bob.post(f"/shares/{share_id}/revoke", data={"csrf_token": bob_token}).status_code == 404
     assert bob.delete(f"/api/v1/shares/{share_id}", headers=bob_api).status_code == 404
-    assert bob.get("/api/v1/shares").json["items"] == []
+    assert json_of(bob.get("/api/v1/shares"))["items"] == []
     alice.post("/settings/tokens", data={"csrf_token": alice_token, "name": "laptop"})
     token_id = backends.tokens.for_owner(user_id_of(alice))[0].id
     assert (
@@ -64,7 +64,7 @@ def test_bob_cannot_touch_alices_image(
     )
 
     # Everything of Alice's is intact.
-    assert alice.get(f"/api/v1/images/{image_id}").json["title"] == "alice-private"
+    assert json_of(alice.get(f"/api/v1/images/{image_id}"))["title"] == "alice-private"
     assert backends.shares.for_owner(user_id_of(alice))[0].revoked is None
     assert len(backends.tokens.for_owner(user_id_of(alice))) == 1
 
@@ -72,7 +72,7 @@ def test_bob_cannot_touch_alices_image(
 @pytest.mark.parametrize("settings_overrides", [{"page_size": 4}])
 def test_cursor_pagination_returns_every_image_exactly_once(alice: FlaskClient) -> None:
     uploaded = {
-        upload(alice, imagefiles.png((20 + i, 20)), f"img{i}.png").json["id"] for i in range(11)
+        json_of(upload(alice, imagefiles.png((20 + i, 20)), f"img{i}.png"))["id"] for i in range(11)
     }
     seen: list[str] = []
     cursor: str | None = None
@@ -81,7 +81,7 @@ def test_cursor_pagination_returns_every_image_exactly_once(alice: FlaskClient) 
         query: dict[str, Any] = {"limit": 3}
         if cursor:
             query["cursor"] = cursor
-        page = alice.get("/api/v1/images", query_string=query).json
+        page = json_of(alice.get("/api/v1/images", query_string=query))
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         pages += 1
@@ -91,17 +91,17 @@ def test_cursor_pagination_returns_every_image_exactly_once(alice: FlaskClient) 
     assert len(seen) == len(set(seen)) == 11
     assert set(seen) == uploaded
     # Newest first.
-    created = [alice.get(f"/api/v1/images/{i}").json["created"] for i in seen]
+    created = [json_of(alice.get(f"/api/v1/images/{i}"))["created"] for i in seen]
     assert created == sorted(created, reverse=True)
 
     # The HTML gallery pages with the same cursors (page size 4 here).
     html_seen = 0
     html = alice.get("/").get_data(as_text=True)
     while True:
-        html_seen += html.count('class="gallery-item"')
-        if 'id="load-more"' not in html:
+        html_seen += len(elements(html, "li", class_="gallery-item"))
+        if not elements(html, "a", id="load-more"):
             break
-        cursor = html.split('data-cursor="')[1].split('"')[0]
+        cursor = attribute(html, "a", "data-cursor", id="load-more")
         html = alice.get("/", query_string={"cursor": cursor}).get_data(as_text=True)
     assert html_seen == 11
 
@@ -109,7 +109,7 @@ def test_cursor_pagination_returns_every_image_exactly_once(alice: FlaskClient) 
 def test_tampered_cursor_is_a_clear_400(alice: FlaskClient) -> None:
     response = alice.get("/api/v1/images", query_string={"cursor": "not-a-cursor!!"})
     assert response.status_code == 400
-    assert response.json["error"]["code"] == "invalid_cursor"
+    assert json_of(response)["error"]["code"] == "invalid_cursor"
 
 
 @pytest.mark.parametrize("bad_id", ["..", ".", "__x__", "a" * 23, "a/b", "%2e%2e"])

@@ -6,7 +6,7 @@ from flask.testing import FlaskClient
 
 import imagefiles
 from conftest import csrf_token
-from helpers import path_of, stored_blob_keys, upload, user_id_of
+from helpers import attribute, path_of, stored_blob_keys, upload, user_id_of
 from picbucket.ports import Backends
 
 
@@ -37,8 +37,7 @@ def test_upload_share_revoke_delete(
     )
     assert created.status_code == 302  # POST/redirect/GET: the link is shown on the GET
     html = alice.get(created.headers["Location"]).get_data(as_text=True)
-    share_path = html.split('id="snippet-1" value="')[1].split('"')[0]
-    share_path = path_of(share_path)
+    share_path = path_of(attribute(html, "input", "value", id="snippet-1"))
     assert share_path.startswith("/s/")
 
     # Anyone, signed out, can view the shared image.
@@ -46,9 +45,8 @@ def test_upload_share_revoke_delete(
     assert public.status_code == 200
     assert public.headers["Referrer-Policy"] == "no-referrer"
     public_html = public.get_data(as_text=True)
-    assert 'property="og:image"' in public_html
-    assert 'name="twitter:card" content="summary_large_image"' in public_html
-    image_path = path_of(public_html.split('property="og:image" content="')[1].split('"')[0])
+    assert attribute(public_html, "meta", "content", name="twitter:card") == "summary_large_image"
+    image_path = path_of(attribute(public_html, "meta", "content", property="og:image"))
     shared_bytes = client.get(image_path)
     assert shared_bytes.status_code == 200
     assert shared_bytes.data == original.data

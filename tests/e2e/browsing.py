@@ -18,16 +18,17 @@ from urllib.parse import urlsplit
 
 import requests
 from PIL import Image
-from playwright.sync_api import ConsoleMessage, Page, Request, Response, Route
+from playwright.sync_api import ConsoleMessage, Page, Request, Response, Route, ViewportSize
 from werkzeug.serving import make_server
 
+from helpers import attribute
 from picbucket import create_app
 from picbucket.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 
 
 # -- the app --------------------------------------------------------------------------
@@ -53,9 +54,7 @@ class LiveServer:
         done = http.get(answer.headers["Location"], allow_redirects=False, timeout=10)
         assert done.status_code == 302, done.text
         page = http.get(f"{self.url}/settings", timeout=10).text
-        token = re.search(r'name="csrf-token" content="([^"]+)"', page)
-        assert token, "no CSRF meta tag on the settings page"
-        http.headers["X-CSRFToken"] = token.group(1)
+        http.headers["X-CSRFToken"] = attribute(page, "meta", "content", name="csrf-token")
         return http
 
     def upload(self, http: requests.Session, data: bytes, filename: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 
 from e2e.browsing import LiveServer, Watch, api_upload, picture, sign_in
 
@@ -80,10 +80,12 @@ def test_every_page_passes_axe(
     page.reload()
     # One browser upload that worked and one that was refused, so their rows are checked too.
     page.locator("#file-input").set_input_files(
-        [
-            {"name": "new.png", "mimeType": "image/png", "buffer": picture(5)},
-            {"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": b"<svg/>"},
-        ]
+        list[FilePayload](
+            [
+                {"name": "new.png", "mimeType": "image/png", "buffer": picture(5)},
+                {"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": b"<svg/>"},
+            ]
+        )
     )
     expect(page.get_by_role("list", name="Uploads")).to_contain_text("Uploaded")
     check(page, "full gallery with uploads")
@@ -111,8 +113,9 @@ def test_every_page_passes_axe(
 
 def focused(page: Page) -> dict[str, Any]:
     """Describe the focused element: its accessible-ish name and its focus outline."""
-    return page.evaluate(
-        """() => {
+    return dict(
+        page.evaluate(
+            """() => {
         const el = document.activeElement;
         const style = getComputedStyle(el);
         const box = el.getBoundingClientRect();
@@ -126,6 +129,7 @@ def focused(page: Page) -> dict[str, Any]:
           visible: box.width > 0 && box.height > 0,
         };
     }"""
+        )
     )
 
 
@@ -167,7 +171,9 @@ def test_keyboard_only_upload_and_navigation(
         page.keyboard.press(" ")
     chooser = chooser_info.value
     assert chooser.is_multiple()
-    chooser.set_files([{"name": "keyed.png", "mimeType": "image/png", "buffer": picture(1)}])
+    chooser.set_files(
+        list[FilePayload]([{"name": "keyed.png", "mimeType": "image/png", "buffer": picture(1)}])
+    )
     expect(page.get_by_role("img", name="keyed", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Choose images…")).to_be_focused()
 

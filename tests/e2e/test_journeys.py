@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 import requests
-from playwright.sync_api import BrowserContext, Dialog, JSHandle, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Dialog, FilePayload, JSHandle, Locator, Page, expect
 
 from e2e.browsing import LiveServer, Watch, api_upload, path_of, picture, sign_in
 
@@ -80,11 +80,13 @@ def test_2_upload_with_picker_and_drag_and_drop(
     expect(page.locator("#quota-images")).to_have_text("0 images")
 
     page.locator("#file-input").set_input_files(
-        [
-            {"name": "beach.png", "mimeType": "image/png", "buffer": picture(0)},
-            {"name": "forest.jpg", "mimeType": "image/jpeg", "buffer": picture(1, fmt="JPEG")},
-            {"name": "night.webp", "mimeType": "image/webp", "buffer": picture(2, fmt="WEBP")},
-        ]
+        list[FilePayload](
+            [
+                {"name": "beach.png", "mimeType": "image/png", "buffer": picture(0)},
+                {"name": "forest.jpg", "mimeType": "image/jpeg", "buffer": picture(1, fmt="JPEG")},
+                {"name": "night.webp", "mimeType": "image/webp", "buffer": picture(2, fmt="WEBP")},
+            ]
+        )
     )
     for name in ("beach.png", "forest.jpg", "night.webp"):
         row = upload_row(page, name)
@@ -163,11 +165,13 @@ def test_4_refused_files_say_why(
     watch.allow(415, r"/api/v1/images$")
     big = b"\xff\xd8\xff\xe0" + bytes(1024 * 1024 + 512 * 1024)
     page.locator("#file-input").set_input_files(
-        [
-            {"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": svg},
-            {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"just some text\n" * 40},
-            {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": big},
-        ]
+        list[FilePayload](
+            [
+                {"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": svg},
+                {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"just some text\n" * 40},
+                {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": big},
+            ]
+        )
     )
     expect(upload_row(page, "drawing.svg").get_by_role("alert")).to_have_text(
         re.compile(r"^SVG drawings, HTML and other text files can’t be uploaded.*AVIF and HEIC")

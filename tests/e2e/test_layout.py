@@ -104,8 +104,9 @@ def test_dark_mode_follows_the_system(page: Page, live_server: LiveServer, watch
 
     def background_luminance() -> float:
         # Relative luminance (0 black … 1 white) of the page's computed background.
-        return page.evaluate(
-            """() => {
+        return float(
+            page.evaluate(
+                """() => {
             const [r, g, b] = getComputedStyle(document.body).backgroundColor
               .match(/\\d+/g).slice(0, 3).map((v) => {
                 const c = Number(v) / 255;
@@ -113,6 +114,7 @@ def test_dark_mode_follows_the_system(page: Page, live_server: LiveServer, watch
               });
             return 0.2126 * r + 0.7152 * g + 0.0722 * b;
         }"""
+            )
         )
 
     html = page.locator("html")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Locator, Page, expect
 
 from e2e.browsing import LiveServer, Watch, api_upload, picture, sign_in
 
@@ -229,7 +229,7 @@ def test_many_files_upload_a_few_at_a_time(
         """
     )
     sign_in(page, live_server.url, ALICE)
-    files = [
+    files: list[FilePayload] = [
         {"name": f"batch {i}.png", "mimeType": "image/png", "buffer": picture(i, size=(120, 90))}
         for i in range(8)
     ]

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 
 import imagefiles
 from e2e.browsing import DESKTOP, PHONE, LiveServer, Watch, picture, screenshot, sign_in
@@ -91,14 +91,16 @@ def test_screenshots(
         {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 400_000},
     )
     page.locator("#file-input").set_input_files(
-        [
-            {"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": b"<svg/>"},
-            {
-                "name": "Mountain panorama.png",
-                "mimeType": "image/png",
-                "buffer": imagefiles.noise_png((700, 600)),
-            },
-        ]
+        list[FilePayload](
+            [
+                {"name": "drawing.svg", "mimeType": "image/svg+xml", "buffer": b"<svg/>"},
+                {
+                    "name": "Mountain panorama.png",
+                    "mimeType": "image/png",
+                    "buffer": imagefiles.noise_png((700, 600)),
+                },
+            ]
+        )
     )
     bar = page.get_by_role("progressbar", name="Upload of Mountain panorama.png")
     page.wait_for_function(

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from picbucket.domain import InvalidImage, TooLarge
 from picbucket.imaging import icc
-from picbucket.imaging.container import Frame, Limits
+from picbucket.imaging.container import Frame, Limits, Parsed
 from picbucket.imaging.isobmff import looks_like_avif, looks_like_heif, rewrite_avif
 
 LIMITS = Limits(max_bytes=25_000_000, max_pixels=50_000_000, max_frames=100)
@@ -38,7 +38,7 @@ def avif(img: Image.Image, orientation: int | None = None, **options: object) ->
     return out.getvalue()
 
 
-def rewrite(data: bytes, limits: Limits = LIMITS) -> tuple[bytes, object]:
+def rewrite(data: bytes, limits: Limits = LIMITS) -> tuple[bytes, Parsed]:
     out = io.BytesIO()
     parsed = rewrite_avif(io.BytesIO(data), out, limits)
     return out.getvalue(), parsed

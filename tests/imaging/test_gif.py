@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+from typing import Any
 
 import pytest
 from PIL import Image, ImageSequence
@@ -96,7 +97,7 @@ def frames(data: bytes) -> list[tuple[str, tuple[int, int], bytes, object, objec
     "options", [{"loop": 0}, {"loop": 3}, {}, {"transparency": 0, "disposal": 2}]
 )
 def test_frames_timing_and_looping_are_identical_and_markers_gone(
-    options: dict[str, object],
+    options: dict[str, Any],
 ) -> None:
     source = laden(animation(comment=SECRET, **options))
     assert source.count(SECRET) > 50

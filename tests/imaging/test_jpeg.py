@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Any
 
 import iccfiles
 import pytest
 from PIL import Image, ImageCms
 
 from picbucket.domain import InvalidImage, TooLarge
-from picbucket.imaging.container import Frame, Limits
+from picbucket.imaging.container import Frame, Limits, Parsed
 from picbucket.imaging.jpeg import rewrite
 
 LIMITS = Limits(max_bytes=25_000_000, max_pixels=50_000_000, max_frames=100)
@@ -65,7 +66,7 @@ def laden(image: Image.Image, orientation: int | None = None, **options: object)
     return insert_after_soi(jpeg, iptc, segment(0xE9, SECRET)) + SECRET * 100
 
 
-def run(data: bytes, limits: Limits = LIMITS) -> tuple[bytes, object]:
+def run(data: bytes, limits: Limits = LIMITS) -> tuple[bytes, Parsed]:
     out = io.BytesIO()
     parsed = rewrite(io.BytesIO(data), out, limits)
     return out.getvalue(), parsed
@@ -87,9 +88,7 @@ def pixels(data: bytes) -> bytes:
         pytest.param("CMYK", {}, id="cmyk-adobe"),
     ],
 )
-def test_pixels_are_identical_and_every_marker_is_gone(
-    mode: str, options: dict[str, object]
-) -> None:
+def test_pixels_are_identical_and_every_marker_is_gone(mode: str, options: dict[str, Any]) -> None:
     source = laden(picture(mode), **options)
     assert source.count(SECRET) > 100
     clean, parsed = run(source)
@@ -107,7 +106,7 @@ def test_pixels_are_identical_and_every_marker_is_gone(
 
 def test_display_p3_profile_is_rebuilt_and_kept() -> None:
     clean, parsed = run(laden(picture()))
-    assert parsed.icc_kept  # type: ignore[attr-defined]
+    assert parsed.icc_kept
     with Image.open(io.BytesIO(clean)) as img:
         profile = img.info["icc_profile"]
     assert iccfiles.MARKER not in profile
@@ -120,7 +119,7 @@ def test_display_p3_profile_is_rebuilt_and_kept() -> None:
 def test_unrebuildable_profile_is_dropped() -> None:
     lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
     clean, parsed = run(save(picture(), icc_profile=lab))
-    assert not parsed.icc_kept  # type: ignore[attr-defined]
+    assert not parsed.icc_kept
     assert b"ICC_PROFILE" not in clean
 
 
@@ -129,14 +128,14 @@ def test_large_profile_spanning_segments_is_reassembled() -> None:
         iccfiles.display_p3(), iccfiles.MARKER * 20_000
     )  # 420 KB: 7 segments
     clean, parsed = run(save(picture(), icc_profile=big))
-    assert parsed.icc_kept  # type: ignore[attr-defined]
+    assert parsed.icc_kept
     assert iccfiles.MARKER not in clean
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_orientation_is_the_only_exif_field_left(orientation: int) -> None:
     clean, parsed = run(laden(picture(), orientation))
-    assert parsed.orientation == orientation  # type: ignore[attr-defined]
+    assert parsed.orientation == orientation
     with Image.open(io.BytesIO(clean)) as img:
         assert dict(img.getexif()) == ({0x0112: orientation} if orientation != 1 else {})
         assert img.getexif().get_ifd(0x8825) == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Any
 
 import iccfiles
 import pytest
@@ -96,7 +97,7 @@ def frames(data: bytes) -> list[tuple[str, tuple[int, int], bytes, object]]:
     ],
 )
 def test_pixels_are_identical_and_every_marker_is_gone(
-    mode: str, options: dict[str, object], kinds: list[bytes]
+    mode: str, options: dict[str, Any], kinds: list[bytes]
 ) -> None:
     source = laden(picture(mode), **options)
     assert source.count(SECRET) > 20
@@ -157,7 +158,7 @@ def animation(count: int = 4, **options: object) -> bytes:
 @pytest.mark.parametrize(
     "options", [{"lossless": True}, {"quality": 70}], ids=["lossless", "lossy"]
 )
-def test_animation_frames_are_identical(options: dict[str, object]) -> None:
+def test_animation_frames_are_identical(options: dict[str, Any]) -> None:
     source = animation(**options, exif=exif(), xmp=SECRET)
     clean, parsed = run(source)
     assert SECRET not in clean
