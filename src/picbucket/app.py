@@ -16,6 +16,8 @@ from picbucket.settings import MIB, Settings, SettingsError
 from picbucket.web import (
     account,
     admin,
+    album_share,
+    albums,
     api,
     auth,
     errors,
@@ -25,6 +27,7 @@ from picbucket.web import (
     logs,
     security,
     share,
+    unlock,
 )
 from picbucket.web.context import settings as current_settings
 from picbucket.web.origin import DropForwardedHost, ServiceOrigin
@@ -68,6 +71,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         # The CSRF token lives as long as the session: a long upload session must not expire.
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_SSL_STRICT=settings.production,
+        # Flask-Limiter would otherwise overwrite every Retry-After on a limited route
+        # (a 503's "try again in 2 s") with its window's reset, up to a minute away.
+        RATELIMIT_HEADER_RETRY_AFTER="X-RateLimit-Retry-After",
     )
     # A pixel bomb is refused by imaging's own limit; Pillow's check is the backstop.
     Image.MAX_IMAGE_PIXELS = settings.max_pixels
@@ -97,6 +103,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # that stop when their owner's account does.
     app.register_blueprint(admin.bp)
     app.register_blueprint(leaving.bp)
+    # Albums, trash and zips (owner pages), public album links, link passwords.
+    for blueprint in (albums.bp, album_share.bp, unlock.bp):
+        app.register_blueprint(blueprint)
     leaving.init_owner_guard(app)
     errors.init_errors(app)
 

@@ -1,0 +1,326 @@
+"""Deadlines, circuit breakers and readiness: a slow or dead backend costs a request
+at most its deadline, and once known down, nothing.
+
+The hung record store is real: another SQLite connection holds the write lock, so
+writes wait in SQLite's own busy handler (30 s) as they would behind a stuck writer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import sign_in
+from helpers import json_of, upload, user_id_of
+from imagefiles import png
+from picbucket.adapters.local_blobs import LocalBlobStore
+from picbucket.app import create_app
+from picbucket.dev.emulators import Emulator
+from picbucket.domain import BackendUnavailable, NotFound
+from picbucket.ports import Backends
+from picbucket.resilience import BackendDown, BreakerAwareCheck, CircuitBreaker, Guard
+from picbucket.settings import Settings
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def is_open(breaker: CircuitBreaker) -> bool:
+    """Read the state afresh (a function, so type narrowing does not stick)."""
+    return breaker.is_open
+
+
+# --- the breaker -----------------------------------------------------------------------
+
+
+def test_breaker_opens_after_consecutive_failures_and_fails_fast() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failures=3, cooldown=5.0, clock=clock)
+    for _ in range(2):
+        breaker.before_call()
+        breaker.record_failure()
+    assert not is_open(breaker)
+    breaker.before_call()
+    breaker.record_failure()
+    assert is_open(breaker)
+    clock.now += 1.0
+    with pytest.raises(BackendDown) as refused:
+        breaker.before_call()
+    assert refused.value.retry_after == 4
+
+
+def test_a_success_resets_the_count() -> None:
+    breaker = CircuitBreaker(failures=2, cooldown=5.0, clock=FakeClock())
+    breaker.record_failure()
+    breaker.record_success()
+    breaker.record_failure()
+    assert not is_open(breaker)
+
+
+def test_after_the_cooldown_one_probe_goes_through_and_its_success_closes() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failures=1, cooldown=5.0, clock=clock)
+    breaker.record_failure()
+    clock.now += 5.0
+    assert breaker.before_call() is True  # the probe
+    with pytest.raises(BackendDown):
+        breaker.before_call()  # everyone else still fails fast while it runs
+    breaker.record_success()
+    assert breaker.before_call() is False
+    assert not is_open(breaker)
+
+
+def test_a_failed_probe_opens_again_for_a_full_cooldown() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(failures=3, cooldown=5.0, clock=clock)
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 5.0
+    assert breaker.before_call() is True
+    breaker.record_failure()
+    clock.now += 4.9
+    with pytest.raises(BackendDown):
+        breaker.before_call()
+    clock.now += 0.1
+    assert breaker.before_call() is True
+
+
+# --- the guard -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def guard() -> Iterator[Guard]:
+    made = Guard("test", deadline=0.3, breaker=CircuitBreaker(failures=2, cooldown=60.0))
+    yield made
+    made.close()
+
+
+def test_a_call_past_its_deadline_is_answered_at_the_deadline(guard: Guard) -> None:
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(BackendDown):
+        guard.call(release.wait, 30)
+    assert time.monotonic() - started < 0.6
+    release.set()
+
+
+def test_once_open_calls_fail_without_waiting(guard: Guard) -> None:
+    release = threading.Event()
+    for _ in range(2):
+        with pytest.raises(BackendDown):
+            guard.call(release.wait, 30)
+    calls: list[int] = []
+    started = time.monotonic()
+    with pytest.raises(BackendDown):
+        guard.call(calls.append, 1)
+    assert time.monotonic() - started < 0.05
+    assert calls == []  # the backend was not even asked
+    release.set()
+
+
+def test_refusals_are_not_failures(guard: Guard) -> None:
+    def missing() -> None:
+        raise NotFound("gone")
+
+    for _ in range(5):
+        with pytest.raises(NotFound):
+            guard.call(missing)
+    assert not is_open(guard.breaker)
+
+
+def test_every_step_of_a_generator_is_bounded(guard: Guard) -> None:
+    release = threading.Event()
+
+    def slow_scan() -> Iterator[int]:
+        yield 1
+        release.wait(30)
+        yield 2
+
+    items = guard.call(slow_scan)
+    assert next(items) == 1
+    started = time.monotonic()
+    with pytest.raises(BackendDown):
+        next(items)
+    assert time.monotonic() - started < 0.6
+    release.set()
+
+
+# --- the app with a stuck database ---------------------------------------------------------
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {
+        "records_deadline_seconds": 0.5,
+        "breaker_failures": 3,
+        "breaker_cooldown_seconds": 1.0,
+        "min_free_disk_mb": 1,
+    }
+
+
+@pytest.fixture
+def backend_overrides() -> dict[str, Any]:
+    return {}  # SQLite: the stuck writer below is a SQLite lock
+
+
+@pytest.fixture
+def locked_database(settings_overrides: dict[str, Any], app: Flask) -> Iterator[sqlite3.Connection]:
+    """Hold the database's write lock from another connection, as a stuck writer would."""
+    path = app.config["PICBUCKET_SETTINGS"].data_dir / "picbucket.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    yield holder
+    if holder.in_transaction:
+        holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_a_stuck_database_costs_a_write_its_deadline_and_reads_go_on(
+    alice: FlaskClient, locked_database: sqlite3.Connection
+) -> None:
+    for _ in range(4):
+        started = time.monotonic()
+        response = upload(alice, png())
+        took = time.monotonic() - started
+        assert response.status_code == 503
+        assert json_of(response)["error"]["code"] == "backend_unavailable"
+        assert 1 <= int(response.headers["Retry-After"]) <= 5
+        assert 0.4 < took < 1.5, took
+        # Reads do not wait for the writer (WAL), so the gallery stays up.
+        assert alice.get("/api/v1/images").status_code == 200
+    locked_database.execute("ROLLBACK")
+    assert upload(alice, png()).status_code == 201
+
+
+def test_healthz_and_readyz_answer_while_the_database_is_stuck(
+    client: FlaskClient, locked_database: sqlite3.Connection
+) -> None:
+    started = time.monotonic()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200  # reads still work in WAL mode
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_passing_readiness_check_closes_the_breaker(tmp_path: Path) -> None:
+    breaker = CircuitBreaker(failures=1, cooldown=600.0)
+    breaker.record_failure()
+    assert is_open(breaker)
+    BreakerAwareCheck(LocalBlobStore(tmp_path), breaker).ping()
+    assert not is_open(breaker)
+
+
+@pytest.mark.gcp
+def test_gcp_firestore_frozen_fails_fast_and_readiness_tracks_it(
+    gcp_settings: dict[str, Any], firestore_emulator: Emulator, issuer: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        oidc_issuer=issuer,
+        oidc_local=True,
+        secret_key="test-secret-key-that-is-long-enough-for-tests",
+        records_deadline_seconds=2.0,
+        breaker_failures=3,
+        breaker_cooldown_seconds=30.0,
+        **gcp_settings,
+    )
+    app = create_app(settings)
+    try:
+        # The first call on a fresh client opens its channel (seconds on the emulator).
+        app.extensions["picbucket"].health["records"].ping()
+        browser = app.test_client()
+        assert sign_in(browser, "alice@example.com").status_code == 302
+        assert upload(browser, png()).status_code == 201
+        group = os.getpgid(firestore_emulator.process.pid)
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            _check_frozen(app, browser)
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        recovered = time.monotonic()
+        while app.test_client().get("/readyz").status_code != 200:
+            assert time.monotonic() - recovered < 5.0, "readyz still 503 5 s after recovery"
+            time.sleep(0.2)
+        # Readiness closed the breaker: no 30 s cooldown before requests flow again.
+        assert browser.get("/api/v1/images").status_code == 200
+    finally:
+        app.extensions["picbucket"].close()
+
+
+def _check_frozen(app: Flask, browser: FlaskClient) -> None:
+    started = time.monotonic()
+    ready = app.test_client().get("/readyz")
+    assert time.monotonic() - started < 2.0
+    assert ready.status_code == 503
+    assert json_of(ready)["backends"]["records"] in ("timeout", "unreachable")
+    started = time.monotonic()
+    assert app.test_client().get("/healthz").status_code == 200
+    assert time.monotonic() - started < 0.5
+    for _ in range(3):
+        started = time.monotonic()
+        response = browser.get("/api/v1/images")
+        assert response.status_code == 503
+        assert time.monotonic() - started < 3.0
+    started = time.monotonic()
+    response = browser.get("/api/v1/images")
+    assert response.status_code == 503
+    assert time.monotonic() - started < 0.2  # known down: no waiting
+    assert int(response.headers["Retry-After"]) > 20
+
+
+# --- disk space ------------------------------------------------------------------------
+
+
+class TestLowDisk:
+    """A floor above the free space of any test machine's disk (10 TB)."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"min_free_disk_mb": 10_000_000}
+
+    def test_readyz_names_low_disk_space_with_the_free_bytes(
+        self, client: FlaskClient, tmp_path: Path
+    ) -> None:
+        started = time.monotonic()
+        response = client.get("/readyz")
+        assert time.monotonic() - started < 2.0
+        assert response.status_code == 503
+        body = json_of(response)
+        assert body["backends"] == {"disk": "low on space"}
+        assert body["disk"]["floor_bytes"] == 10_000_000 * 1024 * 1024
+        free = shutil.disk_usage(tmp_path).free
+        assert abs(body["disk"]["free_bytes"] - free) < 64 * 1024 * 1024
+
+    def test_an_upload_that_would_eat_the_disk_reserve_is_refused_with_507(
+        self, alice: FlaskClient, backends: Backends
+    ) -> None:
+        response = upload(alice, png())
+        assert response.status_code == 507
+        assert json_of(response)["error"]["code"] == "storage_full"
+        assert "out of disk space" in json_of(response)["error"]["message"]
+        assert list(backends.blobs.scan("")) == []
+        assert list(backends.blobs.scan_partial()) == []
+        assert backends.images.usage(user_id_of(alice)).images == 0
+
+
+def test_backend_down_is_a_backend_unavailable_with_retry_after() -> None:
+    down = BackendDown("x", retry_after=3)
+    assert isinstance(down, BackendUnavailable)
+    assert down.retry_after == 3
