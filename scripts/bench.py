@@ -101,11 +101,27 @@ def bench_gallery(settings: Settings, count: int, runs: int, label: str) -> list
 
 def count_statements(app: Any, client: Any) -> int:
     """Count the SQL statements one gallery page runs (no per-item round trips)."""
-    db = app.extensions["picbucket"].health["records"]  # the SqliteRecords
+    # The SqliteRecords' pool (private attributes pass through the deadline guard).
+    pool = app.extensions["picbucket"].images._db.pool
     statements: list[str] = []
-    db.connection().set_trace_callback(statements.append)
-    client.get("/")
-    db.connection().set_trace_callback(None)
+    traced: list[Any] = []
+    lend = pool.borrow
+
+    @contextmanager
+    def borrow() -> Iterator[Any]:
+        # Every connection the pool lends during the request reports its statements.
+        with lend() as conn:
+            conn.set_trace_callback(statements.append)
+            traced.append(conn)
+            yield conn
+
+    pool.borrow = borrow
+    try:
+        client.get("/")
+    finally:
+        del pool.borrow  # back to the class's method
+        for conn in traced:
+            conn.set_trace_callback(None)
     return len(statements)
 
 

@@ -280,7 +280,7 @@ def test_backfill_on_firestore_documents_of_the_previous_release(
             old_image(OLD1, ORIGINALS[OLD1], (800, 600), 1),
             old_image(BIG, ORIGINALS[BIG], BIG_SIZE, 3),
         ]
-        client = backends.health["records"].client  # type: ignore[attr-defined]
+        client = backends.images._client  # type: ignore[attr-defined]  # FirestoreImages
         client.collection("users").document(ALICE).set(
             {
                 "issuer": "https://idp.example",

@@ -120,15 +120,22 @@ def records_group() -> None:
 def backfill_sort_keys_command() -> None:
     """Give Firestore image documents from before "date taken" the field the gallery sorts by.
 
-    On SQLite the migrations at start already did this: it prints "nothing to do".
+    Idempotent and resumable. On SQLite the migrations at start already did this: it
+    prints "nothing to do".
     """
-    backends: Backends = current_app.extensions["picbucket"]
-    records = backends.health.get("records")
-    backfill = getattr(records, "backfill_sort_keys", None)
-    if backfill is None:
+    settings: Settings = current_app.config["PICBUCKET_SETTINGS"]
+    if settings.record_store != "firestore":
         click.echo("records: nothing to do (SQLite is migrated at start)")
         return
-    changed = backfill()
+    from picbucket.adapters.firestore_records import FirestoreRecords
+
+    # A client of its own: the app's repositories bound each call by a deadline that
+    # a walk over every image document may need to exceed.
+    records = FirestoreRecords.from_settings(settings)
+    try:
+        changed = records.backfill_sort_keys()
+    finally:
+        records.close()
     click.echo(
         f"records: {changed} image document(s) given a sort key"
         if changed
