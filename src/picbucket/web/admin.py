@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from picbucket.domain import InvalidInput, User
 from picbucket.services import admin as admin_service
 from picbucket.services.accounts import is_admin
+from picbucket.services.uploads import quota_for
 from picbucket.settings import MIB
 from picbucket.web.context import backends, settings
 from picbucket.web.security import csrf
@@ -67,7 +68,8 @@ def people() -> str:
 def person(user_id: str) -> str:
     """Show one person's usage, quota and account actions (never their photos)."""
     row = admin_service.get_person(backends(), settings(), user_id)
-    return render_template("admin_person.html", row=row, mib=MIB)
+    default = quota_for(settings())
+    return render_template("admin_person.html", row=row, mib=MIB, default=default)
 
 
 @bp.post("/people/<user_id>/disable")
