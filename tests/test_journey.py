@@ -59,12 +59,14 @@ def test_upload_share_revoke_delete(
     assert client.get(image_path).status_code == 404
     assert "revoked" in client.get(share_path).get_data(as_text=True)
 
-    # Delete: gone from gallery, bytes gone, quota given back.
+    # Delete: gone from the gallery into the trash; emptying it removes the bytes and
+    # gives the quota back.
     assert (
         alice.post(f"/images/{image['id']}/delete", data={"csrf_token": token}).status_code == 302
     )
     assert path_of(image["thumbnail_url"]) not in alice.get("/").get_data(as_text=True)
     assert alice.get(path_of(image["image_url"])).status_code == 404
+    assert alice.post("/trash/empty", data={"csrf_token": token}).status_code == 303
     assert stored_blob_keys(backends) == []
     assert backends.images.usage(owner).bytes == 0
     assert backends.shares.for_owner(owner) == []

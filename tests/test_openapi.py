@@ -141,7 +141,8 @@ def test_optional_bodies_may_be_left_out(alice: FlaskClient) -> None:
     headers = {"X-CSRFToken": csrf_token(alice)}
     image_id = _upload(alice)["id"]
     share = alice.post(f"{PREFIX}/images/{image_id}/shares", headers=headers)
-    assert share.status_code == 201 and _json(share)["expires"] is None
+    # No body: the default expiry (7 days), never "never" by accident.
+    assert share.status_code == 201 and _json(share)["expires"] is not None
     not_json = alice.post(f"{PREFIX}/images/{image_id}/shares", data="x", headers=headers)
     assert not_json.status_code == 400
     assert "JSON object" in _json(not_json)["error"]["message"]

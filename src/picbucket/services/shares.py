@@ -103,10 +103,17 @@ def create_share(
     return NewShare(share, token, image)
 
 
-def open_share(backends: Backends, token: str) -> tuple[Share, Image]:
-    """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown)."""
+def open_share(
+    backends: Backends, token: str, *, page_opened: bool = False
+) -> tuple[Share, Image]:
+    """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown).
+
+    ``page_opened``: for the bytes of a page already opened (``Share.is_live``).
+    """
     share = backends.shares.by_token_hash(hash_secret(token)) if is_id(token) else None
-    if share is None or not share.is_live(backends.clock()):
+    now = backends.clock()
+    # An album link (services.links) has no image of its own: not one of these.
+    if share is None or share.album_id or not share.is_live(now, page_opened=page_opened):
         raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
     image = backends.images.get(share.owner_id, share.image_id)
     if image is None or image.status is not ImageStatus.READY:
@@ -125,7 +132,7 @@ def active_links(backends: Backends, owner_id: str, token_key: str) -> list[Shar
     links: list[SharedLink] = []
     images: dict[str, Image | None] = {}
     for share in backends.shares.for_owner(owner_id):
-        if not share.is_live(now):
+        if not share.is_live(now) or share.album_id:
             continue
         if share.image_id not in images:
             images[share.image_id] = backends.images.get(owner_id, share.image_id)

@@ -22,6 +22,7 @@ from picbucket.domain import InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
+from picbucket.services.links import DEFAULT_EXPIRY, LinkOptions, create_link
 from picbucket.services.uploads import store_image, store_image_once
 from picbucket.web import schemas
 from picbucket.web.bearer import bearer_token, has_bearer
@@ -298,10 +299,14 @@ def delete_image(image_id: str) -> tuple[str, int]:
     body_required=False,
 )
 def create_share(image_id: str, body: schemas.ShareBody) -> tuple[Response, int]:
-    """Create a public link; no body means a link that never expires."""
-    new = share_service.create_share(
-        backends(), _owner(), image_id, body.expires, token_key=settings().secret_key
+    """Create a public link; no body (or ``"expires": null``) means 7 days, not never."""
+    options = LinkOptions(
+        expiry=body.expires or DEFAULT_EXPIRY, password=body.password, max_views=body.max_views
     )
+    new = create_link(
+        backends(), _owner(), options, image_id=image_id, token_key=settings().secret_key
+    )
+    assert new.image is not None
     log_event("share", user_id=_owner(), image_id=image_id, share_id=new.share.id)
     return jsonify({**share_json(new.share), **share_urls(new.image, new.token)}), 201
 
@@ -330,3 +335,8 @@ def revoke_share(share_id: str) -> tuple[str, int]:
 @bp.errorhandler(PicbucketError)
 def _api_error(exc: PicbucketError) -> Response:
     return domain_error_response(exc)
+
+
+# Albums, trash and bulk routes live in their own module; importing it here puts them
+# on this blueprint (and in OPERATIONS) before any app registers it.
+from picbucket.web import api_albums  # noqa: E402,F401

@@ -106,9 +106,15 @@ class RenameBody(Request):
 
 
 class ShareBody(Request):
-    """Body of POST /images/{image_id}/shares (optional: no body means never expires)."""
+    """Body of POST /images/{image_id}/shares (optional: no body means the default, 7 days)."""
 
-    expires: Expiry = Field("never", description="How long the link works.")
+    expires: Expiry | None = Field(
+        None, description='How long the link works; null or absent: 7d. Only "never" is never.'
+    )
+    password: str | None = Field(
+        None, min_length=4, max_length=200, description="Visitors must enter it (a form)."
+    )
+    max_views: int | None = Field(None, ge=1, le=1_000_000, description="Page opens allowed.")
 
 
 class SharesQuery(Query):
@@ -175,7 +181,10 @@ class Share(Response):
     """A share link; its token is not stored, so listed links have no URLs."""
 
     id: str
-    image_id: str
+    image_id: str = Field(description='The image; "" for an album link.')
+    album_id: str | None = Field(description="The album of an album link, else null.")
+    has_password: bool
+    max_views: int | None
     created: DateTime
     expires: DateTime | None
     revoked: DateTime | None
@@ -217,6 +226,118 @@ class UploadTicket(Response):
     method: str
     headers: dict[str, str]
     expires: DateTime
+
+
+# Albums, trash and bulk actions -------------------------------------------------------
+
+ImageIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(min_length=1, max_length=1000, description="Up to 1,000 of your image ids."),
+]
+
+
+class AlbumBody(Request):
+    """Body of POST /albums."""
+
+    title: str = Field(max_length=1000, description="Made single-line, cut to 200 characters.")
+    description: str = Field("", max_length=2000)
+
+
+class AlbumPatch(Request):
+    """Body of PATCH /albums/{album_id}: what to change."""
+
+    title: str | None = Field(None, max_length=1000)
+    description: str | None = Field(None, max_length=2000)
+    order: Literal["manual", "taken"] | None = None
+    cover_id: str | None = Field(None, max_length=64, description="A photo in the album.")
+
+
+class LinkBody(Request):
+    """Body of POST /albums/{album_id}/shares."""
+
+    expires: Expiry | None = Field(None, description="Absent or null: 7d.")
+    password: str | None = Field(None, min_length=4, max_length=200)
+    max_views: int | None = Field(None, ge=1, le=1_000_000)
+    allow_originals: bool = Field(False, description="Visitors may get the original files.")
+
+
+class BulkBody(Request):
+    """Body of POST /images/bulk: one action on many selected images."""
+
+    action: Literal["trash", "restore", "add_to_album", "remove_from_album", "share_album"]
+    image_ids: ImageIds
+    album_id: str | None = Field(
+        None, max_length=64, description="For add_to_album and remove_from_album."
+    )
+    title: str | None = Field(
+        None, max_length=1000, description="share_album: the new album's title."
+    )
+    link: LinkBody | None = Field(None, description="share_album: the link's options.")
+
+
+class Album(Response):
+    """One of the caller's albums."""
+
+    id: str
+    title: str
+    description: str
+    order: Literal["manual", "taken"]
+    cover_id: str | None
+    created: DateTime
+    photo_count: int
+    page_url: Url
+
+
+class AlbumList(Response):
+    """The caller's albums, newest first."""
+
+    items: list[Album]
+
+
+class AlbumDetail(Album):
+    """An album with its visible photos in order."""
+
+    images: list[Image]
+
+
+class NewAlbumShare(Share):
+    """An album link just created, with its public page."""
+
+    share_url: Url
+
+
+class BulkResult(Response):
+    """What a bulk action did."""
+
+    action: str
+    done: int = Field(description="How many images it changed.")
+    image_ids: list[str] = Field(description="The images it changed.")
+    album: Album | None
+    share: NewAlbumShare | None
+
+
+class TrashedImage(Response):
+    """A photo in the trash."""
+
+    id: str
+    title: str
+    bytes: int
+    trashed_at: DateTime | None
+    purge_at: DateTime | None
+
+
+class TrashList(Response):
+    """The caller's trash, most recently trashed first, and what it holds in bytes."""
+
+    items: list[TrashedImage]
+    trash_days: int
+    bytes: int
+
+
+class Emptied(Response):
+    """POST /trash/empty."""
+
+    deleted: int
 
 
 class Document(BaseModel):

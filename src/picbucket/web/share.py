@@ -11,6 +11,7 @@ from picbucket.domain import Image, Variant
 from picbucket.services.shares import count_view, open_share
 from picbucket.web.context import backends, settings
 from picbucket.web.media import variant_response
+from picbucket.web.unlock import is_unlocked, password_page
 from picbucket.web.views import share_links, share_urls
 
 bp = Blueprint("share", __name__, url_prefix="/s")
@@ -29,9 +30,11 @@ def _no_referrer(response: Response) -> Response:
 
 
 @bp.get("/<token>")
-def page(token: str) -> tuple[str, int, dict[str, str]]:
+def page(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     """Show a shared image with Open Graph / Twitter card tags for previews."""
     share, image = open_share(backends(), token)
+    if not is_unlocked(share):
+        return password_page(share, token)
     count_view(backends(), share)
     urls = share_urls(image, token)
     html = render_template(
@@ -43,15 +46,23 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
 @bp.get("/<token>/image.<ext>")
 def image(token: str, ext: str) -> Response:
     """Serve the shared image's original (the "direct image" link)."""
-    _, shared = open_share(backends(), token)
+    shared = _unlocked(token)
     return _serve(shared, shared.original, ext)
 
 
 @bp.get("/<token>/display.<ext>")
 def display(token: str, ext: str) -> Response:
     """Serve the screen-sized rendition the share page and link previews show."""
-    _, shared = open_share(backends(), token)
+    shared = _unlocked(token)
     return _serve(shared, shared.shown, ext)
+
+
+def _unlocked(token: str) -> Image:
+    # page_opened: the last view a limit allows may still load its page's image.
+    share, shared = open_share(backends(), token, page_opened=True)
+    if not is_unlocked(share):
+        abort(404)
+    return shared
 
 
 def _serve(shared: Image, variant: Variant, ext: str) -> Response:
