@@ -114,7 +114,8 @@ def test_every_orientation_displays_upright(orientation: int) -> None:
 def _close(a: Image.Image, b: Image.Image) -> bool:
     diff = ImageChops.difference(a, b).convert("L")
     _darkest, brightest = diff.getextrema()  # one band: (min, max)
-    return float(brightest) < 60
+    assert not isinstance(brightest, tuple)
+    return brightest < 60
 
 
 def test_date_taken_is_read_from_exif_and_kept_out_of_the_file() -> None:
