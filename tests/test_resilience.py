@@ -27,9 +27,16 @@ from imagefiles import png
 from picbucket.adapters.local_blobs import LocalBlobStore
 from picbucket.app import create_app
 from picbucket.dev.emulators import Emulator
-from picbucket.domain import BackendUnavailable, NotFound
+from picbucket.domain import BackendUnavailable, NotFound, StorageFull
 from picbucket.ports import Backends
-from picbucket.resilience import BackendDown, BreakerAwareCheck, CircuitBreaker, Guard
+from picbucket.resilience import (
+    BackendDown,
+    Ballast,
+    BreakerAwareCheck,
+    CircuitBreaker,
+    DiskSpace,
+    Guard,
+)
 from picbucket.settings import Settings
 
 
@@ -324,3 +331,27 @@ def test_backend_down_is_a_backend_unavailable_with_retry_after() -> None:
     down = BackendDown("x", retry_after=3)
     assert isinstance(down, BackendUnavailable)
     assert down.retry_after == 3
+
+
+def test_on_a_full_disk_the_ballast_is_released_and_the_write_retried(tmp_path: Path) -> None:
+    ballast = Ballast(tmp_path / ".space-ballast", 64 * 1024)
+    ballast.ensure()
+    assert (tmp_path / ".space-ballast").stat().st_size == 64 * 1024
+    guard = Guard("records", 1.0, CircuitBreaker(5, 5.0), free_space=ballast.release)
+    attempts: list[bool] = []
+
+    def delete_record() -> str:
+        attempts.append(ballast.path.exists())
+        if ballast.path.exists():  # the disk is full until the ballast goes
+            raise StorageFull("full")
+        return "deleted"
+
+    try:
+        assert guard.call(delete_record) == "deleted"
+        assert attempts == [True, False]
+        with pytest.raises(StorageFull):  # nothing left to give back: the error stands
+            guard.call(lambda: (_ for _ in ()).throw(StorageFull("full")))
+    finally:
+        guard.close()
+    DiskSpace(tmp_path, floor=1, ballast=ballast).ping()  # space is back: set aside again
+    assert ballast.path.exists()

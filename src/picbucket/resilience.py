@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import os
 import shutil
 import threading
 import time
@@ -28,7 +29,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from picbucket.domain import BackendUnavailable
+from picbucket.domain import BackendUnavailable, StorageFull
 from picbucket.ports import HealthCheck
 
 T = TypeVar("T")
@@ -114,14 +115,34 @@ class CircuitBreaker:
 class Guard:
     """Run one backend's calls on its own pool, within a deadline, behind a breaker."""
 
-    def __init__(self, name: str, deadline: float, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        name: str,
+        deadline: float,
+        breaker: CircuitBreaker,
+        free_space: Callable[[], bool] | None = None,
+    ) -> None:
+        """Bound calls by ``deadline``; on ``StorageFull`` call ``free_space`` and retry once.
+
+        ``free_space`` returns True if it freed something (the ballast). A record
+        store's failed transaction changed nothing, so running it again is safe.
+        """
         self.name = name
         self.deadline = deadline
         self.breaker = breaker
+        self._free_space = free_space
         self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix=f"picbucket-{name}")
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Return ``fn(*args, **kwargs)``, or raise ``BackendDown`` past the deadline."""
+        try:
+            return self._call(fn, *args, **kwargs)
+        except StorageFull:
+            if self._free_space is None or not self._free_space():
+                raise
+        return self._call(fn, *args, **kwargs)
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         probe = self.breaker.before_call()
         # Carry context variables (the request's log fields) onto the pool thread.
         context = contextvars.copy_context()
@@ -202,12 +223,54 @@ class BreakerAwareCheck:
         self._breaker.record_success()
 
 
+class Ballast:
+    """Bytes set aside in a file, given back when the disk fills so deletes can run.
+
+    Deleting needs a little space too: SQLite appends every transaction to its
+    write-ahead log before it can free pages. Uploads stop at the blob store's reserve,
+    but something else (logs, another program) can still fill the disk to the last
+    byte; then releasing the ballast lets deletes, which free space, go through.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """Create the ballast if it is missing and the disk can spare it twice over."""
+        with self._lock:
+            if not self.size or self.path.exists():
+                return
+            if shutil.disk_usage(self.path.parent).free < 3 * self.size:
+                return
+            partial = self.path.with_suffix(".partial")
+            try:
+                with partial.open("wb") as file:
+                    file.write(b"\0" * self.size)  # real blocks: tmpfs and ext4 alike
+                    file.flush()
+                    os.fsync(file.fileno())
+                partial.replace(self.path)
+            except OSError:
+                partial.unlink(missing_ok=True)
+
+    def release(self) -> bool:
+        """Delete the ballast; return True if that freed space."""
+        with self._lock:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+
+
 class DiskSpace:
     """Health check: the data directory's disk has at least ``floor`` bytes free."""
 
-    def __init__(self, path: Path, floor: int) -> None:
+    def __init__(self, path: Path, floor: int, ballast: Ballast | None = None) -> None:
         self.path = path
         self.floor = floor
+        self.ballast = ballast
 
     def free_bytes(self) -> int:
         """Return the bytes an unprivileged writer may still use."""
@@ -218,6 +281,8 @@ class DiskSpace:
         free = self.free_bytes()
         if free < self.floor:
             raise LowDiskSpace(free, self.floor)
+        if self.ballast is not None:
+            self.ballast.ensure()  # space is back: set the ballast aside again
 
 
 class LowDiskSpace(OSError):

@@ -7,10 +7,12 @@ embedded default never imports them and cold starts stay short.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, cast
 
 from picbucket.ports import AlbumRepository, Backends, BlobStore, HealthCheck, RecordStore
 from picbucket.resilience import (
+    Ballast,
     BreakerAwareCheck,
     CircuitBreaker,
     DiskSpace,
@@ -39,8 +41,17 @@ def _bounded(backends: Backends, settings: Settings) -> Backends:
     Here, not in the adapters: one wrapper bounds every adapter, present and future,
     including calls whose client library ignores its own timeouts.
     """
+    local_disk = settings.blob_store == "local" or settings.record_store == "sqlite"
+    ballast = Ballast(settings.data_dir / ".space-ballast", _ballast_size(settings))
+    if local_disk:
+        ballast.ensure()
     guards = {
-        "records": _guard("records", settings.records_deadline_seconds, settings),
+        "records": _guard(
+            "records",
+            settings.records_deadline_seconds,
+            settings,
+            ballast.release if settings.record_store == "sqlite" else None,
+        ),
         "blobs": _guard("blobs", settings.blobs_deadline_seconds, settings),
     }
     for field in dataclasses.fields(backends):
@@ -50,14 +61,22 @@ def _bounded(backends: Backends, settings: Settings) -> Backends:
     for name, guard in guards.items():
         backends.health[name] = BreakerAwareCheck(backends.health[name], guard.breaker)
         backends.closers.append(guard.close)
-    if settings.blob_store == "local" or settings.record_store == "sqlite":
-        backends.health["disk"] = DiskSpace(settings.data_dir, settings.min_free_disk_mb * MIB)
+    if local_disk:
+        floor = settings.min_free_disk_mb * MIB
+        backends.health["disk"] = DiskSpace(settings.data_dir, floor, ballast)
     return backends
 
 
-def _guard(name: str, deadline: float, settings: Settings) -> Guard:
+def _ballast_size(settings: Settings) -> int:
+    """Return the ballast: half the upload reserve, at most 16 MiB (deletes need KiBs)."""
+    return min(settings.min_free_disk_mb * MIB // 4, 16 * MIB)
+
+
+def _guard(
+    name: str, deadline: float, settings: Settings, free_space: Callable[[], bool] | None = None
+) -> Guard:
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_seconds)
-    return Guard(name, deadline, breaker)
+    return Guard(name, deadline, breaker, free_space)
 
 
 def _build_blob_store(settings: Settings) -> tuple[BlobStore, HealthCheck]:
