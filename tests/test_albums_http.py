@@ -273,3 +273,28 @@ def test_share_as_new_album_link_in_one_call(alice: FlaskClient, client: FlaskCl
     assert made["album"]["title"] == "Party" and made["done"] == 3
     page = client.get(path_of(made["share"]["share_url"]))
     assert page.status_code == 200 and "Party" in page.get_data(as_text=True)
+
+
+def test_image_page_adds_to_and_removes_from_albums(alice: FlaskClient) -> None:
+    [photo] = photos(alice, 1)
+    token = csrf_token(alice)
+    page = f"/images/{photo}"
+    created = alice.post(
+        "/albums", data={"csrf_token": token, "title": "Trip", "image_id": photo, "next": page}
+    )
+    assert created.status_code == 303 and created.headers["Location"] == page
+    other = json_of(api(alice, "POST", "/albums", {"title": "Best of"}))["id"]
+    html = alice.get(page).get_data(as_text=True)
+    assert len(elements(html, "option", value=other)) == 1
+    assert "Trip" in html
+    added = alice.post(
+        "/albums/add",
+        data={"csrf_token": token, "album_id": other, "image_id": photo, "next": page},
+    )
+    assert added.status_code == 303
+    assert [i["id"] for i in json_of(api(alice, "GET", f"/albums/{other}"))["images"]] == [photo]
+    removed = alice.post(
+        f"/albums/{other}/remove", data={"csrf_token": token, "image_id": photo, "next": page}
+    )
+    assert removed.status_code == 303
+    assert json_of(api(alice, "GET", f"/albums/{other}"))["images"] == []

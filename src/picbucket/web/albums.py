@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from picbucket.domain import ImageStatus, InvalidInput
+from picbucket.domain import Album, Image, ImageStatus, InvalidInput
 from picbucket.services import albums as album_service
 from picbucket.services import trash as trash_service
 from picbucket.services.links import (
@@ -128,10 +131,21 @@ def move(album_id: str) -> Response:
 @login_required
 def add(album_id: str) -> Response:
     """Add the posted photos to an album."""
+    return _add(album_id)
+
+
+def _add(album_id: str) -> Response:
     added = album_service.add_to_album(backends(), owner_id(), album_id, _ids())
     found = album_service.get_album(backends(), owner_id(), album_id)
     flash(f"Added {added} {'photo' if added == 1 else 'photos'} to {found.title}.", "success")
     return _back(url_for("albums.album", album_id=album_id))
+
+
+@bp.post("/albums/add")
+@login_required
+def add_to_chosen() -> Response:
+    """Add the posted photos to the album chosen in the form's select."""
+    return _add(request.form.get("album_id", ""))
 
 
 @bp.post("/albums/<album_id>/remove")
@@ -141,6 +155,27 @@ def remove(album_id: str) -> Response:
     album_service.remove_from_album(backends(), owner_id(), album_id, _ids())
     flash("Removed from the album; the photo is still in your gallery.", "success")
     return _back(url_for("albums.album", album_id=album_id))
+
+
+@dataclass(frozen=True)
+class AlbumPanel:
+    """What the image page shows about albums: those holding the photo, and the rest."""
+
+    member: list[Album]
+    others: list[Album]
+
+
+@bp.app_context_processor
+def _album_panel() -> dict[str, Any]:
+    def album_panel(image: Image) -> AlbumPanel:
+        owner = owner_id()
+        holding = set(backends().albums.albums_of(owner, image.id))
+        every = sorted(backends().albums.for_owner(owner), key=lambda a: a.title.casefold())
+        return AlbumPanel(
+            [a for a in every if a.id in holding], [a for a in every if a.id not in holding]
+        )
+
+    return {"album_panel": album_panel}
 
 
 # -- album links ----------------------------------------------------------------------
