@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: run run-emulated test lint check-infra format clean bench mutants
+.PHONY: run run-emulated test lint check-infra format clean bench mutants faults load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python scripts/bench.py
+
+# The fault suite at full length (make test runs its short form): gunicorn on the
+# emulators and a tmpfs, 64 slow clients, 35 kill -9s. Needs root for the tmpfs.
+faults: $(VENV)/.dev
+	PICBUCKET_FAULTS=full $(BIN)/python -m pytest -m faults tests/faults -p no:cacheprovider
+
+# A fixed-time mixed load on gunicorn: p50/p95/p99 per route, errors, peak RSS.
+load: $(VENV)/.runtime
+	$(BIN)/python scripts/load.py --seconds 60 --users 16
 
 # Mutation testing (slow, so not in `make test`): what it mutates and which tests it
 # runs are in pyproject.toml [tool.mutmut]; results are cached in mutants/.

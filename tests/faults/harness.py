@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from picbucket.dev.emulators import Emulator, free_port
+from picbucket.dev.emulators import create_bucket as emulator_bucket
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = os.environ.get("PICBUCKET_FAULTS", "short") == "full"
@@ -187,14 +188,8 @@ class Emulators:
 
 def create_bucket(emulators: Emulators) -> str:
     """Create an empty bucket in the storage emulator; return its name."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    name = f"pb-faults-{uuid.uuid4().hex[:12]}"
     with _env(emulators.env):
-        client = storage.Client(project="pb-faults", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-        client.create_bucket(name)
-    return name
+        return emulator_bucket("pb-faults")
 
 
 @contextlib.contextmanager
