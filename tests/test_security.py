@@ -82,7 +82,10 @@ def test_forms_need_csrf_token(alice: FlaskClient) -> None:
 
 def test_no_state_change_on_get(alice: FlaskClient) -> None:
     image = upload(alice, imagefiles.png(), "x.png").json
-    assert alice.get(f"/images/{image['id']}/delete").status_code == 405
+    # A GET of the delete form's URL only leads back to the image page.
+    assert alice.get(f"/images/{image['id']}/delete").headers["Location"] == (
+        f"/images/{image['id']}"
+    )
     assert alice.get(f"/api/v1/images/{image['id']}").status_code == 200
 
 
