@@ -14,6 +14,7 @@ import requests
 from playwright.sync_api import BrowserContext, Page, expect
 
 from e2e.browsing import LiveServer, Watch, api_upload, picture, screenshot, sign_in
+from e2e.test_accessibility import axe_problems
 
 ADMIN = "admin@example.com"
 ALICE = "alice@example.com"
@@ -72,10 +73,12 @@ def test_admin_disables_and_enables_alice_then_alice_leaves(
     expect(people.get_by_role("link", name=ALICE)).to_be_visible()
     expect(people).not_to_contain_text("Lighthouse")  # counts only, never photos
     screenshot(admin, "admin-people.png", full_page=True)
+    problems = axe_problems(admin, "admin people")
     people.get_by_role("link", name=ALICE).click()
     admin.get_by_role("button", name=f"Disable {ALICE}").click()
     expect(admin.locator("#account-status")).to_have_text("Disabled")
     screenshot(admin, "admin-person-disabled.png", full_page=True)
+    problems += axe_problems(admin, "admin person")
 
     # At once: alice's open page, her token, her link.
     watch.allow(404, r"/s/")
@@ -95,6 +98,7 @@ def test_admin_disables_and_enables_alice_then_alice_leaves(
     expect(admin.get_by_role("table")).to_contain_text("disable")
     expect(admin.get_by_role("table")).to_contain_text("enable")
     screenshot(admin, "admin-audit.png", full_page=True)
+    problems += axe_problems(admin, "admin audit")
 
     # Alice comes back, sees the way out (export first), and leaves.
     sign_in(alice, base, ALICE)
@@ -102,6 +106,8 @@ def test_admin_disables_and_enables_alice_then_alice_leaves(
     expect(alice.get_by_role("link", name="Download everything (.zip)")).to_be_visible()
     alice.get_by_label(f"Type {ALICE} to confirm").fill(ALICE)
     screenshot(alice, "settings-delete-account.png", full_page=True)
+    problems += axe_problems(alice, "settings with delete")
+    assert problems == [], "\n".join(problems)
     alice.get_by_role("button", name="Delete my account").click()
     expect(alice.get_by_text("Your account is being deleted")).to_be_visible()
     _until(lambda: requests.get(share_url, timeout=10).status_code == 404)
