@@ -45,9 +45,11 @@ resource "google_cloud_run_v2_job" "reconcile" {
         resources {
           limits = {
             # Reconcile lists object names and record ids and deletes blobs; it never
-            # decodes an image, so it needs no decode budget. 1 vCPU with 1 GiB is
-            # ample for listing pages and the Google clients, and a job is billed only
-            # while it runs.
+            # decodes an image. 1 vCPU with 1 GiB is ample for listing pages and the
+            # Google clients, and a job is billed only while it runs. The one-off
+            # `--args=renditions,--backfill` execution (README "Images") decodes one
+            # image at a time within the default decode budget: the service's own
+            # formula (256 MiB + 384 MiB budget + 128 MiB) fits in the same 1 GiB.
             cpu    = "1"
             memory = "1Gi"
           }
