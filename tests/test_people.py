@@ -69,7 +69,7 @@ def test_a_narrower_allow_list_locks_out_old_sessions_and_tokens_after_restart(
     app: Flask, settings: Settings, alice: FlaskClient, backends: Backends
 ) -> None:
     auth = _token(backends, alice)
-    assert upload(alice, imagefiles.png(), "a.png", **auth).status_code == 201
+    _, share_path = _photo_with_link(alice, auth)
     form_token = csrf_token(alice)  # a valid form, so only the account decides
     cookie = alice.get_cookie("picbucket_session")
     assert cookie is not None
@@ -90,6 +90,8 @@ def test_a_narrower_allow_list_locks_out_old_sessions_and_tokens_after_restart(
         refused = upload(api, imagefiles.png(), "b.png", **auth)
         assert refused.status_code == 401
         assert api.get("/api/v1/images", headers=auth).status_code == 401
+        # Her share link: it stops with her account.
+        assert api.get(share_path).status_code == 404
         # Creating a token from the old session: refused, and no token is made.
         again = restarted.test_client()
         again.set_cookie("picbucket_session", cookie.value)
