@@ -6,7 +6,6 @@ only test the identity provider); everything read goes through the app.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from conftest import sign_in
+from helpers import elements
 from picbucket.adapters.firestore_records import FirestoreRecords
 from picbucket.adapters.sqlite_records import SqliteRecords
 from picbucket.ports import Backends
@@ -76,12 +76,12 @@ def _seed(settings: Settings) -> None:
 
 
 def _rows(page: str) -> list[str]:
-    return re.findall(r'<tr data-email="([^"]+)">', page)
+    return [row["data-email"] for row in elements(page, "tr") if "data-email" in row]
 
 
 def _next(page: str) -> str | None:
-    found = re.search(r'id="next-page" href="([^"]+)"', page)
-    return found.group(1).replace("&amp;", "&") if found else None
+    found = elements(page, "a", id="next-page")
+    return found[0]["href"] if found else None
 
 
 def test_ten_thousand_people_page_and_search(
