@@ -49,16 +49,29 @@ workers = _env_int("PICBUCKET_WORKERS", 1)
 # Requests mostly wait on Cloud Storage / Firestore I/O, and Pillow releases the GIL while
 # it decodes and encodes, so threads overlap well. Memory is sized per thread: see run.tf.
 threads = _env_int("PICBUCKET_THREADS", 8)
-worker_class = "gthread"
+# gthread, except that a thread is lent only to a request whose body has fully arrived
+# (src/picbucket/server.py): Cloud Run streams HTTP/1 request bodies to the container
+# rather than buffering them, so 8 clients uploading at 10 bytes/s used to hold all 8
+# threads. Such clients now cost a socket each; PICBUCKET_REQUEST_READ_SECONDS (300)
+# drops one whose request has not arrived by then. Not gevent: Pillow's decodes and
+# encodes are CPU-bound C calls that would stall every greenlet, /healthz included.
+worker_class = "picbucket.server.BufferingThreadWorker"
 
 # Cloud Run enforces the request timeout itself (run.tf); a gunicorn worker timeout would
 # only kill a worker, and every request on it, mid-upload. 0 disables it; Cloud Run's
 # liveness probe on /healthz restarts an instance that stops answering.
 timeout = _env_int("PICBUCKET_GUNICORN_TIMEOUT", 0, minimum=0)
-# Cloud Run sends SIGTERM, then SIGKILL 10 s later: finish in-flight requests within 8 s
-# so the exit is clean and logs are flushed.
-graceful_timeout = _env_int("PICBUCKET_GRACEFUL_TIMEOUT", 8, minimum=1)
-keepalive = 5
+# Cloud Run sends SIGTERM, then SIGKILL 10 s later. On SIGTERM the worker stops
+# accepting, answers requests that begin afterwards with 503 + Retry-After (picbucket.
+# draining), and gives requests already in flight - uploads whose bytes are still
+# arriving included - 9 s to finish; the last second is for exiting and flushing logs.
+graceful_timeout = _env_int("PICBUCKET_GRACEFUL_TIMEOUT", 9, minimum=1)
+# Keep idle connections open longer than the proxy in front keeps them: if gunicorn
+# closed first, a request the proxy sends on a connection at that very moment is reset
+# (1 in ~1,000 reused connections at keepalive=5). Google's front ends keep upstream
+# connections for up to 600 s, so 620 s. Idle connections wait on the event loop, not
+# on threads, so long keep-alive costs one socket each (worker_connections bounds them).
+keepalive = _env_int("PICBUCKET_KEEPALIVE_SECONDS", 620)
 
 # The heartbeat file lives in memory: /tmp may be disk-backed on a single-machine install.
 if os.path.isdir("/dev/shm"):  # noqa: S108 - a RAM-backed directory, not a temp file

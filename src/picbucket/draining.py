@@ -4,8 +4,8 @@ Cloud Run sends SIGTERM, stops routing new requests to the instance, and kills i
 10 s later. Requests that still reach this process meanwhile (on a kept-alive
 connection, or accepted just before the signal) get 503 + ``Retry-After`` and
 ``Connection: close``, so the client retries on another instance instead of
-starting an upload that could be cut off. gunicorn.conf.py starts the drain from
-the worker's SIGTERM handler; nothing else does.
+starting an upload that could be cut off. The gunicorn worker (picbucket.server)
+starts the drain from its SIGTERM handler; nothing else does.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+# WSGI environ key: True when the request's first byte arrived before the drain
+# began. Set by picbucket.server's worker, which hands the app a request only once
+# its body has arrived, possibly after SIGTERM; such uploads must still be served.
+IN_FLIGHT = "picbucket.began_before_drain"
 # Seconds a client should wait before retrying: another instance is normally ready.
 RETRY_AFTER = 2
 # Liveness must stay green while draining, and readiness says "draining" itself.
@@ -51,7 +55,7 @@ class RefuseWhileDraining:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         """Pass the request on, or refuse it if the process is draining."""
-        if not active() or environ.get("PATH_INFO", "") in _ALWAYS_SERVED:
+        if not active() or environ.get(IN_FLIGHT) or environ.get("PATH_INFO", "") in _ALWAYS_SERVED:
             return self.app(environ, start_response)
         body = json.dumps(
             {
