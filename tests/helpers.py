@@ -11,39 +11,79 @@ from werkzeug.test import TestResponse
 
 from picbucket.ports import Backends
 
+# Elements that never have an end tag: they hold no text and contain nothing.
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+)
 
-class _StartTags(HTMLParser):
-    """Collect every start tag with its attributes, in document order."""
+
+class Element(dict[str, str]):
+    """One element of a parsed page: its attributes (the dict), tag, text and contents."""
+
+    def __init__(self, tag: str, attrs: dict[str, str]) -> None:
+        super().__init__(attrs)
+        self.tag = tag
+        self.text = ""  # all text inside, entities decoded
+        self.descendants: list[Element] = []
+
+    def find(self, tag: str, **match: str) -> list[Element]:
+        """Return the elements inside this one named ``tag`` that match ``match``."""
+        return [el for el in self.descendants if el.tag == tag and _matches(el, match)]
+
+
+class _Page(HTMLParser):
+    """Collect every element with its text and what it contains, in document order."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.root = Element("#document", {})
+        self.open: list[Element] = [self.root]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+        element = Element(tag, {name: value or "" for name, value in attrs})
+        for parent in self.open:
+            parent.descendants.append(element)
+        if tag not in _VOID:
+            self.open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        # Close up to the matching element (browsers forgive a missing </p> or </li>).
+        for depth in range(len(self.open) - 1, 0, -1):
+            if self.open[depth].tag == tag:
+                del self.open[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        for element in self.open:
+            element.text += data
 
 
-def elements(html: str, tag: str, **match: str) -> list[dict[str, str]]:
-    """Return the attributes of each ``tag`` element whose attributes match ``match``.
+def _matches(element: Element, match: dict[str, str]) -> bool:
+    for key, value in match.items():
+        name = key.rstrip("_").replace("_", "-")
+        if name == "class":
+            if value not in element.get("class", "").split():
+                return False
+        elif element.get(name) != value:
+            return False
+    return True
+
+
+def parse(html: str) -> Element:
+    """Parse a page with the standard library's HTML parser; return its root."""
+    page = _Page()
+    page.feed(html)
+    page.close()
+    return page.root
+
+
+def elements(html: str, tag: str, **match: str) -> list[Element]:
+    """Return each ``tag`` element whose attributes match ``match``, in document order.
 
     Keyword names map to attribute names: ``class_`` is ``class``, ``_`` is ``-``
     (``data_cursor`` is ``data-cursor``). ``class`` matches one of the element's classes.
     """
-    parser = _StartTags()
-    parser.feed(html)
-    parser.close()
-    wanted = {name.rstrip("_").replace("_", "-"): value for name, value in match.items()}
-
-    def matches(attrs: dict[str, str]) -> bool:
-        for name, value in wanted.items():
-            if name == "class":
-                if value not in attrs.get("class", "").split():
-                    return False
-            elif attrs.get(name) != value:
-                return False
-        return True
-
-    return [attrs for name, attrs in parser.tags if name == tag and matches(attrs)]
+    return parse(html).find(tag, **match)
 
 
 def attribute(html: str, tag: str, wanted: str, **match: str) -> str:

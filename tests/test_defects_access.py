@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 import imagefiles
 from conftest import csrf_token, sign_in
-from helpers import path_of, upload, user_id_of
+from helpers import attribute, elements, path_of, upload, user_id_of
 from picbucket.ports import Backends
 
 
@@ -22,7 +22,7 @@ def _token(client: FlaskClient, name: str = "script") -> str:
         data={"csrf_token": csrf_token(client), "name": name},
         follow_redirects=True,
     ).get_data(as_text=True)
-    return page.split('id="new-token" value="')[1].split('"')[0]
+    return attribute(page, "input", "value", id="new-token")
 
 
 def test_api_image_urls_can_be_fetched_with_the_api_token(
@@ -61,7 +61,8 @@ def test_whitespace_title_is_an_inline_message(alice: FlaskClient) -> None:
     html = answer.get_data(as_text=True)
     # The image page itself, with the message beside the field.
     assert 'id="title-error"' in html
-    assert "at least one visible character" in html.split('id="title-error"')[1][:200]
+    (error,) = elements(html, "div", id="title-error")
+    assert "at least one visible character" in error.text
     assert 'aria-invalid="true"' in html and "Delete image" in html
     assert "quay" in alice.get(f"/images/{made['id']}").get_data(as_text=True)
 
@@ -103,8 +104,8 @@ def test_sharex_download_says_it_makes_a_token_and_names_it(
 ) -> None:
     """Defect: each ShareX download silently created another token named "ShareX"."""
     settings_page = alice.get("/settings").get_data(as_text=True)
-    button = settings_page.split('id="sharex-download"')[1].split("</button>")[0]
-    assert "new token" in button
+    (button,) = elements(settings_page, "button", id="sharex-download")
+    assert "new token" in button.text
     token = csrf_token(alice)
     for _ in range(2):
         answer = alice.post("/settings/sharex", data={"csrf_token": token, "expires": "1d"})
@@ -135,6 +136,7 @@ def test_share_page_shows_when_the_link_expires(alice: FlaskClient, client: Flas
     expires = timed["expires"]
     assert f'<time datetime="{expires}"' in page
     assert "This link works until" in page
-    assert "UTC" in page.split(f'<time datetime="{expires}"')[1].split("</time>")[0]
+    (shown,) = elements(page, "time", datetime=expires)
+    assert "UTC" in shown.text
     never = client.get(path_of(forever["share_url"])).get_data(as_text=True)
     assert "until its owner revokes it" in never

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 import imagefiles
 from conftest import csrf_token
-from helpers import path_of, upload, user_id_of
+from helpers import Element, attribute, elements, parse, path_of, upload, user_id_of
 from picbucket.domain import Share, hash_secret, new_id
 from picbucket.ports import Backends
 
@@ -26,7 +26,12 @@ def _image(client: FlaskClient, title: str = "harbour") -> dict[str, str]:
 
 def _share_urls(html: str) -> list[str]:
     """Return the share-page URLs a page offers to copy."""
-    return re.findall(r'data-copy="(https?://[^"]+/s/[A-Za-z0-9_-]{22})"', html)
+    return _share_links(parse(html))
+
+
+def _share_links(within: Element) -> list[str]:
+    found = [el["data-copy"] for el in within.descendants if "data-copy" in el]
+    return [url for url in found if re.fullmatch(r"https?://\S+/s/[A-Za-z0-9_-]{22}", url)]
 
 
 def test_reloading_after_create_link_makes_no_second_link(
@@ -58,7 +63,7 @@ def test_reloading_after_create_token_makes_no_second_token(
     )
     assert created.status_code == 302
     page = alice.get("/settings").get_data(as_text=True)
-    secret = page.split('id="new-token" value="')[1].split('"')[0]
+    secret = attribute(page, "input", "value", id="new-token")
     assert secret.startswith("pb_")
     # The secret is not in the session cookie in the clear.
     cookie = alice.get_cookie("picbucket_session")
@@ -105,9 +110,9 @@ def test_private_links_are_labelled_and_the_share_link_is_offered(alice: FlaskCl
         f"/images/{image['id']}/shares", data={"csrf_token": csrf_token(alice), "expires": "7d"}
     )
     after = alice.get(f"/images/{image['id']}").get_data(as_text=True)
-    share_button = after.split('id="copy-links"')[1].split("</div>")[0]
-    assert "Copy share link" in share_button
-    (url,) = _share_urls(share_button)
+    (share_button,) = elements(after, "div", id="copy-links")
+    assert "Copy share link" in share_button.text
+    (url,) = _share_links(share_button)
     # The offered link opens for anyone, without signing in.
     assert alice.application.test_client().get(path_of(url)).status_code == 200
 
