@@ -152,8 +152,10 @@
   var observer = null;
 
   function pageUrl(cursor) {
-    return gallery.dataset.api + "?sort=" + encodeURIComponent(gallery.dataset.sort || "taken") +
-      "&q=" + encodeURIComponent(gallery.dataset.query || "") + "&cursor=" + encodeURIComponent(cursor);
+    var url = gallery.dataset.api + "?cursor=" + encodeURIComponent(cursor);
+    if (gallery.dataset.sort && gallery.dataset.sort !== "taken") url += "&sort=" + encodeURIComponent(gallery.dataset.sort);
+    if (gallery.dataset.query) url += "&q=" + encodeURIComponent(gallery.dataset.query);
+    return url;
   }
 
   // Load the next page; the promise resolves once its photos are in the grid.
@@ -274,6 +276,8 @@
   var counts = document.getElementById("upload-counts");
   var toggle = document.getElementById("upload-toggle");
   var tally = { running: 0, ok: 0, failed: 0 };
+  var finished = [];  // rows that uploaded, in the order they finished
+  var KEEP_FINISHED = 3;
 
   function showSummary() {
     var parts = [];
@@ -282,7 +286,11 @@
     if (tally.failed) parts.push(tally.failed + " refused");
     counts.textContent = parts.join(" · ");
     summary.hidden = parts.length === 0;
-    toggle.hidden = !tally.ok;
+    // Only the last few successes stay in view; the rest fold into the counts.
+    finished.forEach(function (item, i) {
+      item.classList.toggle("is-folded", i < finished.length - KEEP_FINISHED);
+    });
+    toggle.hidden = finished.length <= KEEP_FINISHED;
   }
 
   toggle.addEventListener("click", function () {
@@ -297,6 +305,7 @@
     });
     tally.ok = 0;
     tally.failed = 0;
+    finished = [];
     showSummary();
     document.getElementById("choose-files").focus();
   });
@@ -342,6 +351,7 @@
         bar.setAttribute("aria-valuenow", "100");
         status.textContent = message;
         item.classList.add("upload-ok");
+        finished.push(item);
         tally.running -= 1;
         tally.ok += 1;
         showSummary();

@@ -91,6 +91,8 @@ def test_every_page_passes_axe(
     check(page, "full gallery with uploads")
 
     page.get_by_role("link", name="holiday 2").click()
+    check(page, "viewer")
+    page.get_by_role("dialog").get_by_role("link", name="Details").click()  # the viewer opens first
     check(page, "image page")
     page.get_by_role("button", name="Create link").click()
     share_url = page.get_by_label("Share link").input_value()
@@ -162,7 +164,15 @@ def test_keyboard_only_upload_and_navigation(
     expect(skip).to_be_focused()
     expect(skip).to_be_visible()
     order = tab_to(page, "Choose images…")
-    assert order == ["Picbucket", "Gallery", "Settings", "Sign out", "Choose images…"]
+    assert order == [
+        "Picbucket",
+        "Gallery",
+        "Albums",
+        "Shared links",
+        "Settings",
+        "Sign out",
+        "Choose images…",
+    ]
 
     # Space activates the focused button, which opens the system file picker. (Enter
     # does too for people, but headless Chromium opens no chooser for an Enter press,
@@ -180,6 +190,11 @@ def test_keyboard_only_upload_and_navigation(
     # On through the gallery, newest first, every stop with a visible focus ring.
     assert tab_to(page, "keyed")[-1] == "keyed"
     assert tab_to(page, "first") == ["first"]
+    page.keyboard.press("Enter")
+    # The viewer opens, focus on its Close button; its Details link is the image page.
+    viewer = page.get_by_role("dialog", name="first")
+    expect(viewer.get_by_role("button", name="Close (Esc)")).to_be_focused()
+    tab_to(page, "Details")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("first")
     expect(page).to_have_url(re.compile(r"/images/"))
@@ -208,6 +223,6 @@ def test_images_have_alt_text_from_their_titles(
     missing = page.locator("img:not([alt])")
     expect(missing).to_have_count(0)
     page.get_by_role("link", name="Harbour at dawn").click()
-    expect(page.get_by_role("img", name="Harbour at dawn")).to_be_visible()
+    expect(page.get_by_role("dialog").get_by_role("img", name="Harbour at dawn")).to_be_visible()
     expect(page.locator("img:not([alt])")).to_have_count(0)
     watch.assert_clean()

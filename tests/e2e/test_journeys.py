@@ -206,6 +206,7 @@ def test_5_rename_share_copy_open_revoke(
     api_upload(page, live_server.url, picture(1), "IMG_2041.png")
     page.reload()
     page.get_by_role("link", name="IMG_2041").click()
+    page.get_by_role("dialog").get_by_role("link", name="Details").click()  # the viewer opens first
     expect(page.get_by_role("heading", level=1)).to_have_text("IMG_2041")
 
     page.get_by_label("Title").fill("Sunset <b>over</b> the bay")
@@ -272,6 +273,7 @@ def test_6_delete_from_the_image_page(page: Page, live_server: LiveServer, watch
     api_upload(page, live_server.url, picture(3), "delete me.png")
     page.reload()
     page.get_by_role("link", name="delete me").click()
+    page.get_by_role("dialog").get_by_role("link", name="Details").click()  # the viewer opens first
 
     # Saying no to the question keeps the image.
     page.once("dialog", lambda dialog: dialog.dismiss())

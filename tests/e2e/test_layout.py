@@ -14,7 +14,7 @@ TOUCH = 44  # CSS px: WCAG 2.5.5 and Apple's and Google's guidance for touch tar
 
 def columns(page: Page) -> int:
     """Return how many columns the gallery grid lays out right now."""
-    tracks: str = page.locator("#gallery").evaluate(
+    tracks: str = page.locator("#gallery ul.gallery").first.evaluate(
         "(el) => getComputedStyle(el).gridTemplateColumns"
     )
     return len(tracks.split())
@@ -22,7 +22,7 @@ def columns(page: Page) -> int:
 
 def tops(page: Page) -> list[float]:
     """Return the distinct row positions of the gallery tiles."""
-    ys = page.locator("#gallery > li").evaluate_all(
+    ys = page.locator("#gallery li").evaluate_all(
         "(items) => items.map((i) => Math.round(i.getBoundingClientRect().top))"
     )
     return sorted(set(ys))
@@ -44,7 +44,7 @@ def big_enough(target: Locator, what: str) -> None:
 def test_gallery_reflows_from_phone_to_wide(
     page: Page, live_server: LiveServer, watch: Watch
 ) -> None:
-    """Two columns on a 360 px phone, five at 1280 px, more on a wide screen; no sideways scroll."""
+    """Three columns on a 360 px phone, six at 1280 px, more on a wide screen; no sideways scroll."""
     sign_in(page, live_server.url, ALICE)
     for i in range(6):
         api_upload(page, live_server.url, picture(i), f"tile {i}.png")
@@ -55,14 +55,14 @@ def test_gallery_reflows_from_phone_to_wide(
         page.set_viewport_size({"width": width, "height": height})
         seen[width] = columns(page)
         no_sideways_scroll(page)
-    assert seen[360] == 2, seen
-    assert seen[1280] == 5, seen
+    assert seen[360] == 3, seen
+    assert seen[1280] == 6, seen
     assert seen[360] < seen[768] < seen[1280] <= seen[1920], seen
 
     page.set_viewport_size(PHONE)
-    assert len(tops(page)) == 3  # six tiles, two per row
+    assert len(tops(page)) == 2  # six tiles, three per row
     page.set_viewport_size(DESKTOP)
-    assert len(tops(page)) == 2  # five in the first row, one in the second
+    assert len(tops(page)) == 1  # six in one row
     watch.assert_clean()
 
 
@@ -85,6 +85,12 @@ def test_touch_targets_on_a_phone(
     no_sideways_scroll(page)
 
     page.get_by_role("link", name="tap me").tap()
+    viewer = page.get_by_role("dialog", name="tap me")
+    for name in ("Close (Esc)", "100 %", "Delete"):
+        big_enough(viewer.get_by_role("button", name=name), f"viewer {name}")
+    for name in ("Download", "Share…", "Details"):
+        big_enough(viewer.get_by_role("link", name=name), f"viewer {name}")
+    viewer.get_by_role("link", name="Details").tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("tap me")
     for name in ("Rename", "Copy page link", "Copy image link", "Create link", "Delete image"):
         big_enough(page.get_by_role("button", name=name), name)
