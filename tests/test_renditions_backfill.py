@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -224,6 +225,36 @@ def test_blobs_stored_by_a_run_that_stopped_count_as_stored(old_app: Flask) -> N
     assert renewed is not None and renewed.display is not None
     assert renewed.display.key == left_behind
     check_renewed(backends, before)
+
+
+def test_a_delete_between_the_blobs_and_the_record_switch_leaves_nothing_behind(
+    old_app: Flask,
+) -> None:
+    """The owner deletes the image while its new renditions are being stored."""
+    backends: Backends = old_app.extensions["picbucket"]
+    settings = old_app.config["PICBUCKET_SETTINGS"]
+    images = backends.images
+    swap = images.replace_renditions
+
+    def delete_first(owner_id: str, image_id: str, *args: Any) -> bool:
+        # The interleaving under test: the delete marks the record just before the swap.
+        images.set_status(owner_id, image_id, ImageStatus.READY, ImageStatus.DELETING)
+        return swap(owner_id, image_id, *args)
+
+    backends.images = SimpleNamespace(
+        get=images.get, all_images=images.all_images, replace_renditions=delete_first
+    )
+    usage = images.usage(ALICE)
+
+    report = backfill_renditions(backends, settings, echo=lambda line: None)
+
+    assert (report.renewed, report.skipped, report.failed) == (0, 3, 0)
+    assert images.usage(ALICE) == usage
+    for image in images.all_images(None, 100).items:
+        assert image.thumbnail.width == 0 and image.display is None
+        folder = image.original.key.rsplit("/", 1)[0]
+        stored = {blob.key for blob in backends.blobs.scan(folder + "/")}
+        assert stored == {image.original.key, image.thumbnail.key}  # the new ones are gone
 
 
 def test_an_unreadable_original_fails_alone_and_exits_1(old_app: Flask) -> None:
