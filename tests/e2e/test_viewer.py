@@ -36,7 +36,8 @@ def gallery_of(
     server = start_server(**settings)
     http = server.sign_in_http(ALICE)
     made = [
-        server.upload(http, taken_jpeg(i, taken), f"{title}.jpg")
+        # Each a different size: identical files would be one photo.
+        server.upload(http, taken_jpeg(i, taken, size=(480 + i, 360)), f"{title}.jpg")
         for i, (title, taken) in enumerate(photos)
     ]
     return server, made
@@ -87,7 +88,7 @@ def test_viewer_opens_with_keys_back_and_returns_focus(
     expect(shown).to_have_attribute("src", re.compile(r"/(display|original)\."))
     box = shown.bounding_box()
     assert box and box["height"] <= DESKTOP["height"] and box["width"] <= DESKTOP["width"]
-    expect(dialog).to_contain_text("480 × 360")
+    expect(dialog).to_contain_text("481 × 360")
 
     page.keyboard.press("ArrowRight")  # newest first: → is the older photo
     expect(dialog.get_by_role("heading", name="Harbour")).to_be_visible()
