@@ -24,6 +24,7 @@ import selectors
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import IO, Any
 
@@ -35,6 +36,8 @@ from picbucket import draining
 
 # Headers larger than this are handed to gunicorn's parser, which refuses them.
 MAX_HEAD = 64 * 1024
+# Threads that finish graceful closes (each waits up to 2 s for the client's FIN).
+CLOSER_THREADS = 16
 # Bytes of a buffered request kept in memory; the rest spills to a temporary file.
 SPOOL_MEMORY = 256 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -142,6 +145,10 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         self.body_limit = int((upload_mb + 1) * 1024 * 1024)
         self.incoming: dict[Any, _Incoming] = {}
         self._current = threading.local()
+        # gthread closes a "Connection: close" socket gracefully on its event loop,
+        # waiting up to 2 s for the client to close its side: a few clients that do
+        # not froze the loop (and /healthz, and shutdown). Those closes run here.
+        self._closer = ThreadPoolExecutor(CLOSER_THREADS, thread_name_prefix="close")
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         """On SIGTERM, start draining (see picbucket.draining), then stop as gthread does."""
@@ -172,6 +179,9 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         """Read the request on the event loop first, unless gthread must handle it."""
         # A request that starts now began before the drain if the worker is alive.
         conn.began_before_drain = self.alive
+        if not getattr(conn, "closes_off_loop", False):
+            conn.close = partial(self._close, conn)
+            conn.closes_off_loop = True
         parser = conn.parser
         if (
             self.cfg.is_ssl
@@ -207,6 +217,12 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         if complete:
             self._forget(conn)
             self._hand_over(conn, incoming)
+
+    def _close(self, conn: Any, graceful: bool = False) -> None:
+        if graceful:
+            self._closer.submit(gthread.TConn.close, conn, True)
+        else:
+            gthread.TConn.close(conn)
 
     def _hand_over(self, conn: Any, incoming: _Incoming) -> None:
         if conn.parser is None:
