@@ -88,12 +88,12 @@ def test_whitespace_title_is_shown_beside_the_field(
     sign_in(page, live_server.url, ALICE)
     made = api_upload(page, live_server.url, picture(2), "cliffs.png")
     page.goto(made["page_url"])
-    page.get_by_label("Title").fill("   ")
+    page.get_by_label("Title", exact=True).fill("   ")
     page.get_by_role("button", name="Rename").click()
     expect(page.locator("#title-error")).to_have_text(
         "A title needs at least one visible character."
     )
-    expect(page.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Title", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_role("heading", level=1)).to_have_text("cliffs")  # still the image page
     assert not axe_problems(page, "title error")
     screenshot(page, "defects-title-error.png")
