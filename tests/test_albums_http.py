@@ -298,3 +298,17 @@ def test_image_page_adds_to_and_removes_from_albums(alice: FlaskClient) -> None:
     )
     assert removed.status_code == 303
     assert json_of(api(alice, "GET", f"/albums/{other}"))["images"] == []
+
+
+def test_a_duplicate_upload_is_noticed_and_not_charged_twice(alice: FlaskClient) -> None:
+    data = imagefiles.noise_png((50, 40), seed=7)
+    first = json_of(upload(alice, data, "first.png"))
+    assert first["duplicate"] is False
+    again = json_of(upload(alice, data, "again.png"))
+    assert again["duplicate"] is True and again["id"] == first["id"]
+    assert again["quota"]["used_images"] == 1
+    # Uploading a trashed photo again brings it back from the trash.
+    api(alice, "POST", "/images/bulk", {"action": "trash", "image_ids": [first["id"]]})
+    back = json_of(upload(alice, data, "third.png"))
+    assert back["duplicate"] is True and back["id"] == first["id"]
+    assert [i["id"] for i in json_of(api(alice, "GET", "/images"))["items"]] == [first["id"]]

@@ -46,7 +46,7 @@ def test_a_key_reused_with_another_file_is_refused_and_stores_nothing(
     assert backends.images.usage(user_id_of(alice)).images == 1
 
 
-def test_keys_are_per_owner_and_uploads_without_a_key_always_store(
+def test_keys_are_per_owner_and_uploads_without_a_key_are_deduplicated(
     alice: FlaskClient, bob: FlaskClient, backends: Backends
 ) -> None:
     data = imagefiles.jpeg()
@@ -54,8 +54,11 @@ def test_keys_are_per_owner_and_uploads_without_a_key_always_store(
     theirs = upload(bob, data, **{"Idempotency-Key": "shared"})
     assert json_of(mine)["id"] != json_of(theirs)["id"]
     assert "Idempotent-Replayed" not in theirs.headers
-    assert upload(alice, data).status_code == upload(alice, data).status_code == 201
-    assert backends.images.usage(user_id_of(alice)).images == 3
+    # Without a key the same photo again is noticed (issue 12) and not charged twice.
+    again = upload(alice, data)
+    assert again.status_code == 201 and json_of(again)["duplicate"] is True
+    assert json_of(again)["id"] == json_of(mine)["id"]
+    assert backends.images.usage(user_id_of(alice)).images == 1
 
 
 def test_a_malformed_key_is_a_400(alice: FlaskClient) -> None:
@@ -128,13 +131,17 @@ def test_keys_expire_after_24_hours_and_after_a_delete(
     first = json_of(upload(alice, data, **{"Idempotency-Key": "old"}))["id"]
     start = backends.clock()
     backends.clock = lambda: start + timedelta(hours=24, minutes=1)
-    later = json_of(upload(alice, data, **{"Idempotency-Key": "old"}))["id"]
+    # Another file (the same one again would be a duplicate, returned as such).
+    other = imagefiles.jpeg(color="blue")
+    later = json_of(upload(alice, other, **{"Idempotency-Key": "old"}))["id"]
     assert later != first
-    # Deleted since: a retry stores the file again rather than answer a missing image.
+    # Deleted (to the trash) since: a retry does not answer with the trashed record; the
+    # photo is noticed as a duplicate and brought back from the trash, charged once.
     headers = {"X-CSRFToken": _csrf(alice)}
     assert alice.delete(f"/api/v1/images/{later}", headers=headers).status_code == 204
-    again = upload(alice, data, **{"Idempotency-Key": "old"})
-    assert again.status_code == 201 and json_of(again)["id"] not in (first, later)
+    again = upload(alice, other, **{"Idempotency-Key": "old"})
+    assert again.status_code == 201 and json_of(again)["id"] == later
+    assert alice.get(f"/api/v1/images/{later}", headers=headers).status_code == 200
 
 
 def _csrf(client: FlaskClient) -> str:
@@ -175,14 +182,14 @@ def test_the_sharex_file_sends_a_fresh_key_per_upload(
     config = json.loads(alice.post("/settings/sharex", data={"csrf_token": csrf_token(alice)}).data)
     assert config["Headers"]["Idempotency-Key"] == "sharex-%guid"
     ids = set()
-    for _upload in range(2):
+    for n in range(2):
         headers = {
             name: value.replace("%guid", str(uuid.uuid4()))
             for name, value in config["Headers"].items()
         }
         sent = client.post(
             path_of(config["RequestURL"]),
-            data={"file": (io.BytesIO(imagefiles.png()), "screenshot.png")},
+            data={"file": (io.BytesIO(imagefiles.png((300 + n, 200))), "screenshot.png")},
             headers=headers,
         )
         assert sent.status_code == 201

@@ -114,12 +114,13 @@ def test_too_many_frames_is_refused(alice: FlaskClient, backends: Backends) -> N
 def test_over_quota_count_is_refused_and_changes_nothing(
     alice: FlaskClient, backends: Backends
 ) -> None:
-    assert upload(alice, imagefiles.png(), "a.png").status_code == 201
-    assert upload(alice, imagefiles.png(), "b.png").status_code == 201
+    # Three different photos: the same one again would be a duplicate, not a new image.
+    assert upload(alice, imagefiles.png((300, 200)), "a.png").status_code == 201
+    assert upload(alice, imagefiles.png((301, 200)), "b.png").status_code == 201
     owner = user_id_of(alice)
     before_usage = backends.images.usage(owner)
     before_keys = stored_blob_keys(backends)
-    response = upload(alice, imagefiles.png(), "c.png")
+    response = upload(alice, imagefiles.png((302, 200)), "c.png")
     assert response.status_code == 413
     assert json_of(response)["error"]["code"] == "quota_exceeded"
     assert backends.images.usage(owner) == before_usage
@@ -135,7 +136,7 @@ def test_over_quota_bytes_is_refused_and_changes_nothing(
     owner = user_id_of(alice)
     before_usage = backends.images.usage(owner)
     before_keys = stored_blob_keys(backends)
-    response = upload(alice, data, "second.png")
+    response = upload(alice, imagefiles.noise_png((450, 450), seed=2), "second.png")
     assert response.status_code == 413
     assert "quota" in json_of(response)["error"]["message"]
     assert backends.images.usage(owner) == before_usage

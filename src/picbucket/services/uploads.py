@@ -98,11 +98,16 @@ def store_image(
     *,
     max_bytes: int | None = None,
     claim: Callable[[Image], Image | None] | None = None,
+    on_duplicate: Callable[[Image], None] | None = None,
 ) -> Image:
     """Validate and store an upload; return the ready image.
 
     ``claim`` (see ``store_image_once``) sees the image before anything is written
     and may return an earlier image to answer with instead.
+
+    A duplicate (the owner already has a photo whose clean original has the same
+    sha256) is not stored or charged again: the existing photo is returned (brought
+    back from the trash if it was there) and passed to ``on_duplicate``.
 
     Order (DESIGN.md): record ``pending`` (charging quota) → blobs, create-only →
     record ``ready``. If anything fails the user is told so and what was written
@@ -122,6 +127,11 @@ def store_image(
         earlier = claim(image) if claim is not None else None
         if earlier is not None:
             return earlier
+        duplicate = _existing_copy(backends, image)
+        if duplicate is not None:
+            if on_duplicate is not None:
+                on_duplicate(duplicate)
+            return duplicate
         backends.images.add(image, quota)
         try:
             for variant, rendition in zip(image.variants, processed.renditions(), strict=True):
@@ -154,6 +164,7 @@ def store_image_once(
     source: BinaryIO,
     filename: str | None,
     key: str,
+    on_duplicate: Callable[[Image], None] | None = None,
 ) -> tuple[Image, bool]:
     """Store an upload at most once per ``key``; return (image, True if stored earlier).
 
@@ -163,7 +174,10 @@ def store_image_once(
     """
     keys = backends.idempotency
     if keys is None:
-        return store_image(backends, settings, owner_id, source, filename), False
+        stored = store_image(
+            backends, settings, owner_id, source, filename, on_duplicate=on_duplicate
+        )
+        return stored, False
     replayed: list[Image] = []
 
     def claim(image: Image) -> Image | None:
@@ -172,7 +186,9 @@ def store_image_once(
             replayed.append(earlier)
         return earlier
 
-    image = store_image(backends, settings, owner_id, source, filename, claim=claim)
+    image = store_image(
+        backends, settings, owner_id, source, filename, claim=claim, on_duplicate=on_duplicate
+    )
     return image, bool(replayed)
 
 
@@ -202,6 +218,21 @@ def _claim_key(backends: Backends, keys: IdempotencyKeys, key: str, image: Image
         if keys.rebind(mine, bound.image_id):
             return None
     raise UploadInProgress("Uploads with this Idempotency-Key are racing; try again.")
+
+
+def _existing_copy(backends: Backends, image: Image) -> Image | None:
+    """Return the owner's photo with the same clean original, restoring it from the trash."""
+    found = backends.images.by_sha256(image.owner_id, image.original.sha256)
+    if found is None:
+        return None
+    if found.status is ImageStatus.TRASHED:
+        # Uploading a trashed photo again means "I want it": bring it back, charge nothing.
+        backends.images.move_many(
+            found.owner_id, [found.id], ImageStatus.TRASHED, ImageStatus.READY, None
+        )
+        refreshed = backends.images.get(found.owner_id, found.id)
+        return refreshed if refreshed and refreshed.status is ImageStatus.READY else None
+    return found
 
 
 def _new_image(owner_id: str, title: str, processed: ProcessedImage, created: datetime) -> Image:

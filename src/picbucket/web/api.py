@@ -18,7 +18,7 @@ from pydantic import ValidationError as ModelError
 from werkzeug.wrappers import Response
 from wtforms import ValidationError
 
-from picbucket.domain import InvalidInput, PicbucketError
+from picbucket.domain import Image, InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
@@ -179,14 +179,24 @@ def upload(
     file = form.file
     key = headers.idempotency_key
     replayed = False
+    duplicates: list[Image] = []
     if key is None:
-        image = store_image(backends(), settings(), _owner(), file.stream, file.filename)
+        image = store_image(
+            backends(),
+            settings(),
+            _owner(),
+            file.stream,
+            file.filename,
+            on_duplicate=duplicates.append,
+        )
     else:
         image, replayed = store_image_once(
-            backends(), settings(), _owner(), file.stream, file.filename, key
+            backends(), settings(), _owner(), file.stream, file.filename, key, duplicates.append
         )
     log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes, replayed=replayed)
     body = image_json(image)
+    # Already in the gallery: the existing photo comes back, charged once.
+    body["duplicate"] = bool(duplicates)
     if query.share is not None:
         new = share_service.create_share(
             backends(), _owner(), image.id, query.share, token_key=settings().secret_key
@@ -242,7 +252,7 @@ def finish_upload(
     """Validate and store a file sent to the bucket with ``POST /uploads``."""
     image = finish_direct_upload(backends(), settings(), _owner(), upload_id, body.filename)
     log_event("upload", user_id=_owner(), image_id=image.id, bytes=image.bytes, direct=True)
-    result = _with_quota(image_json(image))
+    result = _with_quota({**image_json(image), "duplicate": False})
     return jsonify(result), 201, {"Location": result["page_url"]}
 
 

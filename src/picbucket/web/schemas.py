@@ -203,6 +203,9 @@ class StoredImage(Image):
 
     quota: Quota
     share: NewShare | None = None
+    duplicate: bool = Field(
+        False, description="true: you already had this photo; it is returned, not charged again."
+    )
 
 
 class ImagePage(Response):
