@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from conftest import sign_in
 from helpers import json_of, upload, user_id_of
 from imagefiles import png
+from picbucket import draining
 from picbucket.adapters.local_blobs import LocalBlobStore
 from picbucket.app import create_app
 from picbucket.dev.emulators import Emulator
@@ -37,7 +38,7 @@ from picbucket.resilience import (
     DiskSpace,
     Guard,
 )
-from picbucket.settings import Settings
+from picbucket.settings import Settings, SettingsError
 
 
 class FakeClock:
@@ -355,3 +356,61 @@ def test_on_a_full_disk_the_ballast_is_released_and_the_write_retried(tmp_path: 
         guard.close()
     DiskSpace(tmp_path, floor=1, ballast=ballast).ping()  # space is back: set aside again
     assert ballast.path.exists()
+
+
+# --- settings and draining ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PICBUCKET_RECORDS_DEADLINE_SECONDS", "0"),
+        ("PICBUCKET_BLOBS_DEADLINE_SECONDS", "forever"),
+        ("PICBUCKET_BREAKER_FAILURES", "0"),
+        ("PICBUCKET_BREAKER_COOLDOWN_SECONDS", "-1"),
+        ("PICBUCKET_MIN_FREE_DISK_MB", "-5"),
+    ],
+)
+def test_resilience_settings_are_checked(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_resilience_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "PICBUCKET_RECORDS_DEADLINE_SECONDS": "2.5",
+            "PICBUCKET_BLOBS_DEADLINE_SECONDS": "40",
+            "PICBUCKET_BREAKER_FAILURES": "3",
+            "PICBUCKET_BREAKER_COOLDOWN_SECONDS": "7",
+            "PICBUCKET_MIN_FREE_DISK_MB": "0",
+        }
+    )
+    assert settings.records_deadline_seconds == 2.5
+    assert settings.blobs_deadline_seconds == 40
+    assert settings.breaker_failures == 3
+    assert settings.breaker_cooldown_seconds == 7
+    assert settings.min_free_disk_mb == 0
+
+
+@pytest.fixture
+def drained() -> Iterator[None]:
+    draining.begin()
+    yield
+    draining.reset()
+
+
+def test_while_draining_new_requests_get_503_and_retry_after(
+    client: FlaskClient, drained: None
+) -> None:
+    refused = client.get("/api/v1/images")
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "2"
+    assert refused.headers["Connection"] == "close"
+    assert client.get("/healthz").status_code == 200  # liveness stays green
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert json_of(ready) == {"status": "draining"}
+    # A request whose bytes began arriving before SIGTERM is served as usual.
+    in_flight = client.get("/", environ_base={draining.IN_FLIGHT: True})
+    assert in_flight.status_code != 503
