@@ -186,3 +186,35 @@ def test_other_people_see_none_of_my_links(alice: FlaskClient, bob: FlaskClient)
     assert _share_urls(alice.get("/shares").get_data(as_text=True))
     assert _share_urls(bob.get("/shares").get_data(as_text=True)) == []
     assert "You have no working share links" in bob.get("/shares").get_data(as_text=True)
+
+
+def test_album_links_are_listed_with_copy_views_and_limits(
+    alice: FlaskClient, client: FlaskClient
+) -> None:
+    """The "Shared links" page lists album links too, copyable, with their limits."""
+    made = _image(alice, "cover")
+    headers = {"X-CSRFToken": csrf_token(alice)}
+    album = alice.post("/api/v1/albums", json={"title": "Lisbon trip"}, headers=headers).json
+    assert album is not None
+    alice.post(
+        "/api/v1/images/bulk",
+        json={"action": "add_to_album", "album_id": album["id"], "image_ids": [made["id"]]},
+        headers=headers,
+    )
+    link = alice.post(
+        f"/api/v1/albums/{album['id']}/shares",
+        json={"expires": "1d", "max_views": 5, "password": "correct horse"},
+        headers=headers,
+    ).json
+    assert link is not None
+    listing = alice.get("/shares").get_data(as_text=True)
+    assert "Lisbon trip" in listing and ">Album<" in listing and ">Password<" in listing
+    assert "0 views of 5" in listing
+    assert f'data-copy="{link["share_url"]}"' in listing
+    share_id = link["id"]
+    revoked = alice.post(
+        f"/shares/{share_id}/revoke", data={"csrf_token": csrf_token(alice), "next": "/shares"}
+    )
+    assert revoked.headers["Location"] == "/shares"
+    assert "Lisbon trip" not in alice.get("/shares").get_data(as_text=True)
+    assert client.get(path_of(link["share_url"])).status_code == 404

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from picbucket.domain import (
+    Album,
     Image,
     ImageStatus,
     InvalidInput,
@@ -57,8 +58,10 @@ class SharedLink:
     """
 
     share: Share
-    image: Image
+    # The linked image, or an album link's cover (None: an album without one).
+    image: Image | None
     token: str | None
+    album: Album | None = None
 
 
 def derive_token(key: str, share_id: str) -> str:
@@ -127,19 +130,29 @@ def list_shares(backends: Backends, owner_id: str, image_id: str | None = None) 
 
 
 def active_links(backends: Backends, owner_id: str, token_key: str) -> list[SharedLink]:
-    """Return the owner's live links with their images and tokens, newest first."""
+    """Return the owner's live image and album links with their tokens, newest first."""
     now = backends.clock()
     links: list[SharedLink] = []
     images: dict[str, Image | None] = {}
+
+    def ready_image(image_id: str) -> Image | None:
+        if image_id not in images:
+            found = backends.images.get(owner_id, image_id)
+            ready = found is not None and found.status is ImageStatus.READY
+            images[image_id] = found if ready else None
+        return images[image_id]
+
     for share in backends.shares.for_owner(owner_id):
-        if not share.is_live(now) or share.album_id:
+        if not share.is_live(now):
             continue
-        if share.image_id not in images:
-            images[share.image_id] = backends.images.get(owner_id, share.image_id)
-        image = images[share.image_id]
-        if image is None or image.status is not ImageStatus.READY:
-            continue
-        links.append(SharedLink(share, image, recover_token(token_key, share)))
+        token = recover_token(token_key, share)
+        if share.album_id:
+            album = backends.albums.get(owner_id, share.album_id)
+            if album is not None:
+                cover = ready_image(album.cover_id) if album.cover_id else None
+                links.append(SharedLink(share, cover, token, album))
+        elif (image := ready_image(share.image_id)) is not None:
+            links.append(SharedLink(share, image, token))
     return links
 
 

@@ -18,7 +18,8 @@ from picbucket.web.image_page import NEW_SHARE_KEY, render_image_page
 from picbucket.web.logs import log_event
 from picbucket.web.media import download_filename, variant_response
 from picbucket.web.security import limiter
-from picbucket.web.views import quota_json, share_urls
+from picbucket.web.shared_links import render_shared_links
+from picbucket.web.views import quota_json
 
 bp = Blueprint("gallery", __name__)
 
@@ -169,18 +170,8 @@ def revoke_share(share_id: str) -> Response:
 @bp.get("/shares")
 @login_required
 def shared_links() -> str:
-    """List every live share link with copy, expiry, created, views and revoke."""
-    links = share_service.active_links(backends(), owner_id(), settings().secret_key)
-    return render_template(
-        "shares.html",
-        links=[
-            {
-                "link": link,
-                "url": share_urls(link.image, link.token)["share_url"] if link.token else None,
-            }
-            for link in links
-        ],
-    )
+    """List every live image and album link with copy, expiry, created, views and revoke."""
+    return render_shared_links()
 
 
 # A GET of a form's URL (a reload after the form, a bookmarked POST target) lands on

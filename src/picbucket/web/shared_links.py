@@ -1,0 +1,28 @@
+"""The "Shared links" page: every live image and album link, copyable again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, url_for
+
+from picbucket.services.shares import SharedLink, active_links
+from picbucket.web.context import backends, owner_id, settings
+from picbucket.web.views import share_urls
+
+
+def link_url(link: SharedLink) -> str | None:
+    """Return the public URL of a link, or None if its token cannot be recovered."""
+    if link.token is None:
+        return None
+    if link.album is not None:
+        return url_for("album_share.page", token=link.token, _external=True)
+    assert link.image is not None  # an image link always has its image
+    return share_urls(link.image, link.token)["share_url"]
+
+
+def render_shared_links() -> str:
+    """Render shares.html for the signed-in owner."""
+    links = active_links(backends(), owner_id(), settings().secret_key)
+    rows: list[dict[str, Any]] = [{"link": link, "url": link_url(link)} for link in links]
+    return render_template("shares.html", links=rows)
