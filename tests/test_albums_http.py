@@ -312,3 +312,22 @@ def test_a_duplicate_upload_is_noticed_and_not_charged_twice(alice: FlaskClient)
     back = json_of(upload(alice, data, "third.png"))
     assert back["duplicate"] is True and back["id"] == first["id"]
     assert [i["id"] for i in json_of(api(alice, "GET", "/images"))["items"]] == [first["id"]]
+
+
+def test_album_pages_skip_trashed_photos(
+    alice: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picbucket.web import albums as album_pages
+
+    monkeypatch.setattr(album_pages, "ALBUM_PAGE", 2)
+    ids = photos(alice, 5)
+    album_id = new_album(alice, ids)
+    api(alice, "POST", "/images/bulk", {"action": "trash", "image_ids": [ids[1]]})
+    seen: list[str] = []
+    path: str | None = f"/albums/{album_id}"
+    while path:
+        html = alice.get(path).get_data(as_text=True)
+        seen += [item["id"][2:] for item in elements(html, "li", class_="gallery-item")]
+        more = [a["href"] for a in elements(html, "a", class_="btn-outline-primary")]
+        path = more[0] if more else None
+    assert seen == [ids[0], ids[2], ids[3], ids[4]]

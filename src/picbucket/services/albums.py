@@ -147,6 +147,45 @@ def album_images(backends: Backends, album: Album) -> list[Image]:
     return [images[image_id] for image_id in ids if image_id in images]
 
 
+@dataclass(frozen=True)
+class AlbumPage:
+    """One page of an album's visible photos and where the next page starts."""
+
+    images: list[Image]
+    next_offset: int | None
+
+
+def album_page(backends: Backends, album: Album, offset: int, limit: int) -> AlbumPage:
+    """Return up to ``limit`` visible photos from position ``offset`` on.
+
+    Manual order reads the id list (one query) and only this page's records, so a
+    5,000-photo album pages as cheaply as the gallery. Date order sorts the whole
+    album first (records of every photo), which costs more on a very large album.
+    """
+    if album.order is AlbumOrder.TAKEN:
+        every = album_images(backends, album)
+        end = offset + limit
+        return AlbumPage(every[offset:end], end if end < len(every) else None)
+    ids = backends.albums.item_ids(album.owner_id, album.id)
+    found: list[Image] = []
+    position = max(offset, 0)
+    while position < len(ids) and len(found) < limit:
+        # Read a little more than needed: trashed photos in the window are skipped.
+        window = ids[position : position + limit - len(found) + 8]
+        ready = {
+            image.id: image
+            for image in backends.images.get_many(album.owner_id, window)
+            if image.status is ImageStatus.READY
+        }
+        for image_id in window:
+            position += 1
+            if image_id in ready:
+                found.append(ready[image_id])
+                if len(found) == limit:
+                    break
+    return AlbumPage(found, position if position < len(ids) else None)
+
+
 def cover_of(backends: Backends, album: Album, images: Sequence[Image]) -> Image | None:
     """Return the album's cover photo: the chosen one if visible, else the first."""
     chosen = next((image for image in images if image.id == album.cover_id), None)

@@ -28,6 +28,8 @@ from picbucket.web.media import variant_response
 from picbucket.web.views import quota_json
 
 bp = Blueprint("albums", __name__)
+# Photos per album page: a few screens of thumbnails, like the gallery's pages.
+ALBUM_PAGE = 120
 
 
 def _ids() -> list[str]:
@@ -72,12 +74,17 @@ def create() -> Response:
 def album(album_id: str) -> str:
     """Show one album: its photos in order, and the tools to arrange and share it."""
     found = album_service.get_album(backends(), owner_id(), album_id)
-    images = album_service.album_images(backends(), found)
+    offset = request.args.get("from", "0")
+    start = int(offset) if offset.isdigit() else 0
+    page = album_service.album_page(backends(), found, start, ALBUM_PAGE)
     return render_template(
         "album.html",
         album=found,
-        images=images,
-        cover=album_service.cover_of(backends(), found, images),
+        images=page.images,
+        start=start,
+        next_offset=page.next_offset,
+        count=backends().albums.counts(owner_id()).get(found.id, 0),
+        cover_id=found.cover_id,
     )
 
 
