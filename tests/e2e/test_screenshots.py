@@ -46,7 +46,7 @@ def test_screenshots(
     new_context: Callable[..., BrowserContext],
     watch: Watch,
 ) -> None:
-    """The gallery, a share page, the gallery on a phone, and an upload in progress."""
+    """The gallery, the viewer, a share page, the gallery on a phone, an upload in progress."""
     server = start_server()
     http = server.sign_in_http("alice@example.com")
     made = [
@@ -66,6 +66,15 @@ def test_screenshots(
     expect(page.locator("#gallery img")).to_have_count(len(TITLES))
     wait_for_images(page)
     keep(screenshot(page, "gallery.png"))
+
+    # The viewer over the gallery, on the photo that fills it best.
+    page.get_by_role("link", name=TITLES[0]).click()
+    page.wait_for_function(
+        "() => document.querySelector('.viewer-img').complete"
+        " && document.querySelector('.viewer-img').naturalWidth > 0"
+    )
+    keep(screenshot(page, "viewer.png"))
+    page.keyboard.press("Escape")
 
     visitor = new_context(base_url=server.url, viewport=DESKTOP).new_page()
     visitor.goto(share.json()["share_url"])
@@ -120,6 +129,7 @@ def wait_for_images(page: Page) -> None:
     """Wait until every image on screen has loaded (lazy ones below the fold may not)."""
     page.wait_for_function(
         """() => [...document.images]
+            .filter((img) => img.getClientRects().length)  // not hidden (the closed viewer)
             .filter((img) => img.getBoundingClientRect().top < innerHeight)
             .every((img) => img.complete && img.naturalWidth > 0)"""
     )
