@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from e2e.browsing import LiveServer, Watch, api_upload, picture, screenshot, sign_in
+from e2e.browsing import PHONE, LiveServer, Watch, api_upload, picture, screenshot, sign_in
 from e2e.test_accessibility import axe_problems
+from e2e.test_layout import big_enough, no_sideways_scroll
 
 ALICE = "alice@example.com"
 
@@ -71,6 +72,15 @@ def test_share_links_are_copied_from_the_image_page_and_the_shared_links_page(
     screenshot(page, "defects-shared-links.png")
     row.get_by_role("button", name="Copy link").click()
     assert _clipboard(page) == share_url
+
+    # On a phone the list and its buttons fit, with 44 px targets.
+    phone = new_context(viewport=PHONE, has_touch=True, is_mobile=True).new_page()
+    phone.context.add_cookies(context.cookies())
+    phone.goto(f"{live_server.url}/shares")
+    no_sideways_scroll(phone)
+    for name in ("Copy link", "Revoke"):
+        big_enough(phone.locator(".shared-link").get_by_role("button", name=name), name)
+    screenshot(phone, "defects-shared-links-phone.png")
 
     # Revoke from the list: confirmed, gone from the list, dead for the visitor.
     page.once("dialog", lambda dialog: dialog.accept())
