@@ -135,6 +135,7 @@ def share_album(album_id: str, body: schemas.LinkBody) -> tuple[Response, int]:
     "Act on up to 1,000 selected images at once",
     response=schemas.BulkResult,
     body=schemas.BulkBody,
+    errors=(404,),
     description="trash, restore, add_to_album / remove_from_album (album_id), or "
     "share_album: a new album (title) of the images with a public link (link options).",
 )
