@@ -74,8 +74,10 @@ def test_share_links_are_copied_from_the_image_page_and_the_shared_links_page(
     assert _clipboard(page) == share_url
 
     # On a phone the list and its buttons fit, with 44 px targets.
-    phone = new_context(viewport=PHONE, has_touch=True, is_mobile=True).new_page()
-    phone.context.add_cookies(context.cookies())
+    signed_in = context.storage_state()
+    phone = new_context(
+        viewport=PHONE, has_touch=True, is_mobile=True, storage_state=signed_in
+    ).new_page()
     phone.goto(f"{live_server.url}/shares")
     no_sideways_scroll(phone)
     for name in ("Copy link", "Revoke"):

@@ -106,9 +106,7 @@ def create_share(
     return NewShare(share, token, image)
 
 
-def open_share(
-    backends: Backends, token: str, *, page_opened: bool = False
-) -> tuple[Share, Image]:
+def open_share(backends: Backends, token: str, *, page_opened: bool = False) -> tuple[Share, Image]:
     """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown).
 
     ``page_opened``: for the bytes of a page already opened (``Share.is_live``).
