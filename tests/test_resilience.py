@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -37,6 +38,8 @@ from picbucket.resilience import (
     CircuitBreaker,
     DiskSpace,
     Guard,
+    cap_firestore_client,
+    cap_http_session,
 )
 from picbucket.settings import Settings, SettingsError
 
@@ -414,3 +417,39 @@ def test_while_draining_new_requests_get_503_and_retry_after(
     # A request whose bytes began arriving before SIGTERM is served as usual.
     in_flight = client.get("/", environ_base={draining.IN_FLIGHT: True})
     assert in_flight.status_code != 503
+
+
+# --- the Google clients' own timeouts -------------------------------------------------
+
+
+def test_firestore_rpcs_default_to_the_records_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.cloud import firestore
+
+    # A real client; nothing is sent (gRPC connects lazily), so no emulator is needed.
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
+    client = firestore.Client(project="picbucket-caps")
+    try:
+        cap_firestore_client(client, 2.5)
+        wrapped = client._firestore_api._transport._wrapped_methods
+        get_document = wrapped[client._firestore_api._transport.get_document]
+        assert get_document._timeout == 2.5
+        assert get_document._retry.timeout == 2.5  # was 60 s of retries
+        assert all(method._timeout == 2.5 for method in wrapped.values())
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
+def test_an_http_session_never_waits_longer_than_the_cap() -> None:
+    import requests
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    session = requests.Session()
+    cap_http_session(session, 0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            session.get(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=60)
+    finally:
+        silent.close()
+        session.close()
+    assert time.monotonic() - started < 2.0
