@@ -255,9 +255,7 @@ def test_back_from_an_image_page_restores_scroll_past_the_first_page(
     watch: Watch,
 ) -> None:
     """Scroll three pages down, open the plain image page, go Back: same photos, same place."""
-    server, _ = gallery_of(
-        start_server, [(f"tile {i:02d}", None) for i in range(30)], page_size=8
-    )
+    server, _ = gallery_of(start_server, [(f"tile {i:02d}", None) for i in range(30)], page_size=8)
     page = browser_page(new_context, server, viewport={"width": 800, "height": 600})
     for _ in range(6):
         page.mouse.wheel(0, 3000)
@@ -338,3 +336,50 @@ def test_new_views_pass_axe(
             page.wait_for_function("() => document.querySelector('.viewer-img').complete")
         problems += axe_problems(page, f"{what}, {scheme}")
     assert not problems, "\n".join(problems)
+
+
+def photo_like_jpeg(width: int, height: int) -> bytes:
+    """Return a camera-like JPEG: broad colour fields, fine sensor grain, quality 95."""
+    import random
+
+    rng = random.Random(7)
+    small = Image.frombytes(
+        "RGB", (width // 40, height // 40), rng.randbytes((width // 40) * (height // 40) * 3)
+    )
+    smooth = small.resize((width, height), Image.Resampling.BICUBIC)
+    grain = Image.effect_noise((width, height), 6).convert("RGB")
+    photo = Image.blend(smooth, grain, 0.08)
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def test_opening_a_12_mp_photo_fetches_a_fifth_of_its_bytes_or_less(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """What the viewer downloads to show a 12 MP photo (and preload its neighbour)."""
+    server = start_server()
+    http = server.sign_in_http(ALICE)
+    server.upload(http, taken_jpeg(2, None), "Neighbour.jpg")
+    big = server.upload(http, photo_like_jpeg(4000, 3000), "Twelve megapixels.jpg")
+    page = browser_page(new_context, server, viewport=DESKTOP)
+    page.wait_for_load_state("networkidle")
+    fetched: dict[str, int] = {}
+
+    def count(response: Any) -> None:
+        if "/i/" in response.url:
+            fetched[response.url] = int(response.headers.get("content-length", "0"))
+
+    page.on("response", count)
+    page.get_by_role("link", name="Twelve megapixels").click()
+    page.wait_for_function(
+        "() => document.querySelector('.viewer-img').complete"
+        " && document.querySelector('.viewer-img').naturalWidth > 0"
+    )
+    page.wait_for_load_state("networkidle")
+    total = sum(fetched.values())
+    assert f"/i/{big['id']}/original." not in " ".join(fetched), fetched
+    assert any("/display." in url for url in fetched), fetched
+    assert total * 5 <= big["bytes"], f"{total} of {big['bytes']} bytes: {fetched}"
