@@ -96,8 +96,13 @@ class _Incoming:
                 return len(self.head) > MAX_HEAD  # let the parser refuse it
             head, data = bytes(self.head[: end + 4]), bytes(self.head[end + 4 :])
             self.head_done = True
+            done = self._read_head(head)
+            if self.wants_continue:
+                # We answer "100 Continue" ourselves now; gunicorn, which would send
+                # another once the body is here, need not see the expectation.
+                head = _without_expect(head)
             self.spool.write(head)
-            if self._read_head(head):
+            if done:
                 return True
         self.spool.write(data)
         if self.body_left is None:
@@ -125,13 +130,24 @@ class _Incoming:
             self.body_left = None
             return False
         self.body_left = length
-        # Too big for the app: hand it over now, the app refuses it without reading.
-        return length == 0 or length > self.body_limit
+        if length > self.body_limit:
+            # Too big for the app: hand it over now, the app refuses it without reading
+            # (and gunicorn keeps the 100-continue handshake to itself).
+            self.wants_continue = False
+            return True
+        return length == 0
 
     def handover(self) -> IO[bytes]:
         """Return the spool, rewound for reading."""
         self.spool.seek(0)
         return self.spool
+
+
+def _without_expect(head: bytes) -> bytes:
+    """Return the request head without its Expect header line(s)."""
+    lines = head.split(b"\r\n")
+    kept = [line for line in lines if not line.lower().startswith(b"expect:")]
+    return b"\r\n".join(kept)
 
 
 class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]

@@ -73,8 +73,13 @@ def multipart(data: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def open_upload(port: int, account: Account, body: bytes, content_type: str) -> socket.socket:
-    """Open a connection and send an upload's headers only; the caller sends the body."""
+def open_upload(
+    port: int, account: Account, body: bytes, content_type: str, extra: str = ""
+) -> socket.socket:
+    """Open a connection and send an upload's headers only; the caller sends the body.
+
+    ``extra``: more header lines, each ending in CRLF (``Expect: 100-continue``).
+    """
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     head = (
         "POST /api/v1/images HTTP/1.1\r\n"
@@ -83,6 +88,7 @@ def open_upload(port: int, account: Account, body: bytes, content_type: str) -> 
         f"Content-Length: {len(body)}\r\n"
         f"Cookie: {account.cookie_header()}\r\n"
         f"X-CSRFToken: {account.csrf}\r\n"
+        f"{extra}"
         "\r\n"
     )
     sock.sendall(head.encode())

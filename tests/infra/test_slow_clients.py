@@ -132,3 +132,39 @@ def test_a_complete_upload_sent_in_pieces_is_stored(
     sock.close()
     listed = account.session.get(f"{account.base}/api/v1/images", timeout=5).json()
     assert len(listed["items"]) == 1
+
+
+def test_expect_100_continue_gets_one_interim_answer_then_the_result(
+    tmp_path: Path, live_servers: list[Server], issuer: str
+) -> None:
+    server = start_server(tmp_path, PICBUCKET_OIDC_ISSUER=issuer, PICBUCKET_OIDC_LOCAL="true")
+    live_servers.append(server)
+    account = sign_in(f"http://127.0.0.1:{server.port}", "alice@example.com")
+    body, content_type = multipart(noise_png(5))
+    sock = open_upload(server.port, account, body, content_type, "Expect: 100-continue\r\n")
+    assert sock.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"  # curl waits for this
+    sock.sendall(body)
+    status, _, answer = read_response(sock)  # no second "100 Continue" first
+    assert status == 201, answer
+    sock.close()
+
+
+def test_a_body_over_the_limit_is_refused_without_waiting_for_it(
+    tmp_path: Path, live_servers: list[Server], issuer: str
+) -> None:
+    server = start_server(
+        tmp_path,
+        PICBUCKET_OIDC_ISSUER=issuer,
+        PICBUCKET_OIDC_LOCAL="true",
+        PICBUCKET_MAX_UPLOAD_MB="1",
+    )
+    live_servers.append(server)
+    account = sign_in(f"http://127.0.0.1:{server.port}", "alice@example.com")
+    huge = b"x" * (3 * 1024 * 1024)
+    sock = open_upload(server.port, account, huge, "multipart/form-data; boundary=x")
+    sock.sendall(huge[:1000])  # the rest never comes
+    started = time.monotonic()
+    status, _, _ = read_response(sock)
+    assert status == 413
+    assert time.monotonic() - started < 2.0
+    sock.close()
