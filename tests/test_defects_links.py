@@ -138,6 +138,9 @@ def test_shared_links_page_lists_copy_views_expiry_and_revokes(
         assert client.get(path_of(urls[0])).status_code == 200
     listing = alice.get("/shares").get_data(as_text=True)
     assert "3 views" in listing and "0 views" in listing
+    api_items = alice.get("/api/v1/shares").json
+    assert api_items is not None
+    assert sorted(item["views"] for item in api_items["items"]) == [0, 3]
     # The image page lists the same link, copyable.
     assert urls[0] in alice.get(f"/images/{second['id']}").get_data(as_text=True)
 

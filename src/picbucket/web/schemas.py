@@ -185,6 +185,7 @@ class Share(Response):
     album_id: str | None = Field(description="The album of an album link, else null.")
     has_password: bool
     max_views: int | None
+    views: int = Field(description="How many times the link's page was opened.")
     created: DateTime
     expires: DateTime | None
     revoked: DateTime | None

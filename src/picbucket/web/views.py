@@ -93,6 +93,7 @@ def share_json(share: Share) -> dict[str, Any]:
         "album_id": share.album_id,
         "has_password": share.password_hash is not None,
         "max_views": share.max_views,
+        "views": share.views,
         "created": share.created.isoformat(),
         "expires": share.expires.isoformat() if share.expires else None,
         "revoked": share.revoked.isoformat() if share.revoked else None,
