@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from bench_imaging import bench_pipeline, median_ms, photo_jpeg
 
 from picbucket import create_app
+from picbucket.cursors import ORDERS
 from picbucket.domain import Image as ImageRecord
 from picbucket.domain import ImageStatus, Quota, User, Variant, new_id, user_id_for, utcnow
 from picbucket.settings import Settings
@@ -31,9 +33,12 @@ def _record(owner: str, index: int) -> ImageRecord:
     variant = Variant(f"users/{owner}/{image_id}/original.jpg", "image/jpeg", 1000, "0" * 64)
     thumb = Variant(f"users/{owner}/{image_id}/thumb.webp", "image/webp", 100, "0" * 64)
     created = utcnow() - timedelta(seconds=index)
-    return ImageRecord(
+    record = ImageRecord(
         image_id, owner, f"image {index}", 800, 600, variant, thumb, created, ImageStatus.READY
     )
+    # Half have a date taken (scattered over years), as camera photos next to screenshots.
+    taken = created - timedelta(days=(index * 37) % 3000) if index % 2 else None
+    return replace(record, taken_at=taken)
 
 
 @contextmanager
@@ -83,7 +88,7 @@ def bench_gallery(settings: Settings, count: int, runs: int, label: str) -> list
         rows.append(
             (
                 f"[{label}] gallery HTML, page {depth + 1} by cursor",
-                f"{median_ms(lambda: client.get(deep), runs):.1f} ms",
+                f"{median_ms(lambda url=deep: client.get(url), runs):.1f} ms",
             )
         )
         rows.append(
@@ -92,11 +97,67 @@ def bench_gallery(settings: Settings, count: int, runs: int, label: str) -> list
                 f"{median_ms(lambda: client.get('/api/v1/images?limit=60'), runs):.1f} ms",
             )
         )
+        rows += bench_gallery_orders(backends, client, owner, count, runs, label)
         if label == "sqlite":
             rows.append(
                 (f"[{label}] SQL statements per gallery page", str(count_statements(app, client)))
             )
     return rows
+
+
+def bench_gallery_orders(
+    backends: Any, client: Any, owner: str, count: int, runs: int, label: str
+) -> list[tuple[str, str]]:
+    """Gallery first and deep pages in each sort order, and a title search."""
+    rows: list[tuple[str, str]] = []
+    for order in ORDERS:
+        first = f"/?sort={order}"
+        rows.append(
+            (
+                f"[{label}] gallery HTML sort={order}, first page",
+                f"{median_ms(lambda url=first: client.get(url), runs):.1f} ms",
+            )
+        )
+        cursor = None
+        depth = min(100, count // 60 - 1)
+        for _ in range(depth):
+            cursor = backends.images.page(owner, cursor, 60, order).next_cursor
+        deep = f"/?sort={order}&cursor={cursor}"
+        rows.append(
+            (
+                f"[{label}] gallery HTML sort={order}, page {depth + 1}",
+                f"{median_ms(lambda url=deep: client.get(url), runs):.1f} ms",
+            )
+        )
+    # "image 12" matches image 12, 120-129, 1200-1299...: a few hundred of 10,000.
+    rows.append(
+        (
+            f"[{label}] gallery HTML search q=image 12",
+            f"{median_ms(lambda: client.get('/?q=image%2012'), runs):.1f} ms",
+        )
+    )
+    return rows
+
+
+def bench_viewer_bytes(settings: Settings) -> list[tuple[str, str]]:
+    """Bytes the viewer fetches to show a 12 MP photo (its display rendition), vs the original.
+
+    The browser journey (tests/e2e/test_viewer.py) measures the same in Chromium.
+    """
+    data = photo_jpeg(4000, 3000, quality=95)
+    with signed_in_client(settings, 0) as (_app, client, _owner):
+        answer = client.post(
+            "/api/v1/images",
+            data={"file": (io.BytesIO(data), "twelve.jpg")},
+            content_type="multipart/form-data",
+        )
+        made = answer.get_json()
+        display = client.get("/" + made["display_url"].split("://", 1)[1].split("/", 1)[1])
+        shown = len(display.data)
+    return [
+        ("viewer: 12 MP original", f"{len(data) / 1e6:.2f} MB"),
+        ("viewer: bytes fetched to show it", f"{shown / 1e6:.2f} MB ({shown / len(data):.0%})"),
+    ]
 
 
 def count_statements(app: Any, client: Any) -> int:
@@ -192,6 +253,7 @@ def main() -> None:
         rows += bench_uploads(
             Settings(**{**base.__dict__, "data_dir": Path(tmp) / "up"}), args.runs
         )
+        rows += bench_viewer_bytes(Settings(**{**base.__dict__, "data_dir": Path(tmp) / "view"}))
         if args.gcp:
             from picbucket.dev.emulators import running_emulators
 
