@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def bench_gallery(settings: Settings, count: int, runs: int, label: str) -> list
         rows.append(
             (
                 f"[{label}] gallery HTML, page {depth + 1} by cursor",
-                f"{median_ms(lambda url=deep: client.get(url), runs):.1f} ms",
+                f"{median_ms(partial(client.get, deep), runs):.1f} ms",
             )
         )
         rows.append(
@@ -115,7 +116,7 @@ def bench_gallery_orders(
         rows.append(
             (
                 f"[{label}] gallery HTML sort={order}, first page",
-                f"{median_ms(lambda url=first: client.get(url), runs):.1f} ms",
+                f"{median_ms(partial(client.get, first), runs):.1f} ms",
             )
         )
         cursor = None
@@ -126,7 +127,7 @@ def bench_gallery_orders(
         rows.append(
             (
                 f"[{label}] gallery HTML sort={order}, page {depth + 1}",
-                f"{median_ms(lambda url=deep: client.get(url), runs):.1f} ms",
+                f"{median_ms(partial(client.get, deep), runs):.1f} ms",
             )
         )
     # "image 12" matches image 12, 120-129, 1200-1299...: a few hundred of 10,000.

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 
 from e2e.browsing import DESKTOP, PHONE, LiveServer, Watch, picture
 from e2e.test_accessibility import axe_problems
@@ -30,7 +30,9 @@ def taken_jpeg(index: int, taken: str | None, size: tuple[int, int] = (480, 360)
 
 
 def gallery_of(
-    start_server: Callable[..., LiveServer], photos: list[tuple[str, str | None]], **settings: Any
+    start_server: Callable[..., LiveServer],
+    photos: Sequence[tuple[str, str | None]],
+    **settings: Any,
 ) -> tuple[LiveServer, list[dict[str, Any]]]:
     """Start an app and upload (title, date taken) photos in order through the API."""
     server = start_server(**settings)
@@ -58,7 +60,8 @@ def browser_page(
 
 
 def tile_titles(page: Page) -> list[str]:
-    return page.locator("#gallery img").evaluate_all("(imgs) => imgs.map((i) => i.alt)")
+    alts: list[str] = page.locator("#gallery img").evaluate_all("(imgs) => imgs.map((i) => i.alt)")
+    return alts
 
 
 def viewer(page: Page) -> Any:
@@ -288,23 +291,22 @@ def test_phone_shows_more_than_a_row_of_photos_and_uploads_fold_into_a_line(
     rows = sorted({round(t) for t in tops if t <= PHONE["height"]})
     assert len(rows) >= 2, f"only {len(rows)} row(s) of photos above the fold"
 
-    page.locator("#file-input").set_input_files(
-        [
-            {"name": f"new {i}.png", "mimeType": "image/png", "buffer": picture(i, size=(64, 48))}
-            for i in range(6)
-        ]
-        + [{"name": "notes.png", "mimeType": "image/png", "buffer": b"just text"}]
-    )
+    files: list[FilePayload] = [
+        {"name": f"new {i}.png", "mimeType": "image/png", "buffer": picture(i, size=(64 + i, 48))}
+        for i in range(6)
+    ]
+    files.append({"name": "notes.png", "mimeType": "image/png", "buffer": b"just text"})
+    page.locator("#file-input").set_input_files(files)
     summary = page.locator("#upload-summary")
     expect(summary).to_contain_text("6 uploaded · 1 refused")
     box = summary.bounding_box()
     assert box and box["height"] < 100
     # The last three successes and the refused file's reason stay in view; the rest fold.
-    rows = page.get_by_role("list", name="Uploads").get_by_role("listitem")
-    expect(rows).to_have_count(4)
-    expect(rows.filter(has_text="notes.png")).to_contain_text("isn’t an image")
+    uploads = page.get_by_role("list", name="Uploads").get_by_role("listitem")
+    expect(uploads).to_have_count(4)
+    expect(uploads.filter(has_text="notes.png")).to_contain_text("isn’t an image")
     page.get_by_role("button", name="Show all").click()
-    expect(rows).to_have_count(7)
+    expect(uploads).to_have_count(7)
     page.get_by_role("button", name="Clear").click()
     expect(summary).to_be_hidden()
     expect(page.get_by_role("list", name="Uploads").get_by_role("listitem")).to_have_count(0)
