@@ -41,6 +41,10 @@ CLOSER_THREADS = 16
 # Bytes of a buffered request kept in memory; the rest spills to a temporary file.
 SPOOL_MEMORY = 256 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_ALIVE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+    b'Connection: close\r\nContent-Length: 16\r\n\r\n{"status":"ok"}\n'
+)
 _TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 36\r\n\r\nThe request took too long to arrive.\n"
@@ -137,6 +141,11 @@ class _Incoming:
             return True
         return length == 0
 
+    def is_liveness_probe(self) -> bool:
+        """Tell whether this is a bodiless ``GET /healthz``."""
+        line = bytes(self.head[: self.head.find(b"\r\n")])
+        return line.split(b" ")[:2] == [b"GET", b"/healthz"] and self.body_left == 0
+
     def handover(self) -> IO[bytes]:
         """Return the spool, rewound for reading."""
         self.spool.seek(0)
@@ -165,6 +174,10 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         # waiting up to 2 s for the client to close its side: a few clients that do
         # not froze the loop (and /healthz, and shutdown). Those closes run here.
         self._closer = ThreadPoolExecutor(CLOSER_THREADS, thread_name_prefix="close")
+        # Requests on the pool now, and when one last finished (both event-loop only).
+        self._in_pool = 0
+        self._last_finish = time.monotonic()
+        self.wedged_after = _env_number("PICBUCKET_WEDGED_SECONDS", 30.0)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         """On SIGTERM, start draining (see picbucket.draining), then stop as gthread does."""
@@ -206,7 +219,7 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
             or (parser is not None and parser.unreader.buf.getvalue())  # pipelined
             or gthread.negotiation.prior_knowledge_allowed(self.cfg, conn.client)
         ):
-            super().enqueue_req(conn)
+            self._submit(conn)
             return
         conn.sock.setblocking(False)
         self.incoming[conn] = _Incoming(time.monotonic() + self.read_seconds, self.body_limit)
@@ -232,7 +245,38 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
                 conn.sock.send(_CONTINUE)
         if complete:
             self._forget(conn)
+            if incoming.is_liveness_probe() and self._answer_probe(conn):
+                return
             self._hand_over(conn, incoming)
+
+    def _answer_probe(self, conn: Any) -> bool:
+        """Answer /healthz from the event loop when every thread is busy but working.
+
+        Normally the app answers /healthz. When all threads are taken (eight uploads
+        decoding, or waiting out a backend's deadline) the probe would queue behind
+        them and Cloud Run would restart a healthy instance. A pool that has finished
+        nothing for ``wedged_after`` seconds is another matter: the probe then queues,
+        fails, and the restart is right.
+        """
+        busy = self._in_pool >= self.cfg.threads
+        working = time.monotonic() - self._last_finish < self.wedged_after
+        if not (busy and working):
+            return False
+        with contextlib.suppress(OSError):
+            conn.sock.send(_ALIVE)
+        self.nr_conns -= 1
+        conn.close(graceful=True)
+        return True
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """Note that the pool finished a request, then carry on as gthread does."""
+        self._in_pool -= 1
+        self._last_finish = time.monotonic()
+        super().finish_request(conn, fs)
+
+    def _submit(self, conn: Any) -> None:
+        self._in_pool += 1
+        super().enqueue_req(conn)
 
     def _close(self, conn: Any, graceful: bool = False) -> None:
         if graceful:
@@ -246,7 +290,7 @@ class BufferingThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
         conn.parser.unreader = SpooledUnreader(conn.sock, incoming.handover())
         conn.data_ready = True
         conn.sock.setblocking(True)
-        super().enqueue_req(conn)
+        self._submit(conn)
 
     def _forget(self, conn: Any) -> None:
         self.incoming.pop(conn, None)

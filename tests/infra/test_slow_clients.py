@@ -8,12 +8,15 @@ every thread would be stuck reading a body and both would time out.
 from __future__ import annotations
 
 import socket
+import sqlite3
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from live_client import multipart, noise_png, open_upload, read_response, sign_in
 from test_gunicorn import Server, start_server
 
@@ -168,3 +171,50 @@ def test_a_body_over_the_limit_is_refused_without_waiting_for_it(
     assert status == 413
     assert time.monotonic() - started < 2.0
     sock.close()
+
+
+def test_liveness_is_answered_while_every_thread_waits_and_not_once_they_are_wedged(
+    tmp_path: Path, live_servers: list[Server], issuer: str
+) -> None:
+    server = start_server(
+        tmp_path,
+        PICBUCKET_OIDC_ISSUER=issuer,
+        PICBUCKET_OIDC_LOCAL="true",
+        PICBUCKET_RECORDS_DEADLINE_SECONDS="20",
+        PICBUCKET_WEDGED_SECONDS="3",
+    )
+    live_servers.append(server)
+    account = sign_in(f"http://127.0.0.1:{server.port}", "alice@example.com")
+    # A stuck writer: every upload waits on the database lock, all 8 threads with them.
+    holder = sqlite3.connect(tmp_path / "data" / "picbucket.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    statuses: list[int] = []
+
+    def upload(seed: int) -> None:
+        response = requests.post(
+            f"{account.base}/api/v1/images",
+            files={"file": ("photo.png", noise_png(seed, side=64), "image/png")},
+            headers={"X-CSRFToken": account.csrf},
+            cookies=account.session.cookies,
+            timeout=60,
+        )
+        statuses.append(response.status_code)
+
+    uploads = [threading.Thread(target=upload, args=(seed,)) for seed in range(8)]
+    for thread in uploads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert server.get("/healthz")[0] == 200  # busy but working: still alive
+        assert time.monotonic() - started < 1.0
+        time.sleep(3.0)  # nothing has finished for longer than PICBUCKET_WEDGED_SECONDS
+        with pytest.raises(TimeoutError):
+            urllib.request.urlopen(f"{account.base}/healthz", timeout=1.0)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for thread in uploads:
+        thread.join()
+    assert statuses == [201] * 8
+    assert server.get("/healthz")[0] == 200
