@@ -53,8 +53,10 @@ threads = _env_int("PICBUCKET_THREADS", 8)
 # (src/picbucket/server.py): Cloud Run streams HTTP/1 request bodies to the container
 # rather than buffering them, so 8 clients uploading at 10 bytes/s used to hold all 8
 # threads. Such clients now cost a socket each; PICBUCKET_REQUEST_READ_SECONDS (300)
-# drops one whose request has not arrived by then. Not gevent: Pillow's decodes and
-# encodes are CPU-bound C calls that would stall every greenlet, /healthz included.
+# drops one whose request has not arrived by then. With every thread busy, the worker
+# answers /healthz itself unless nothing has finished for PICBUCKET_WEDGED_SECONDS (30).
+# Not gevent: Pillow's decodes and encodes are CPU-bound C calls that would stall every
+# greenlet, /healthz included.
 worker_class = "picbucket.server.BufferingThreadWorker"
 
 # Cloud Run enforces the request timeout itself (run.tf); a gunicorn worker timeout would
