@@ -209,7 +209,7 @@ def test_5_rename_share_copy_open_revoke(
     page.get_by_role("dialog").get_by_role("link", name="Details").click()  # the viewer opens first
     expect(page.get_by_role("heading", level=1)).to_have_text("IMG_2041")
 
-    page.get_by_label("Title").fill("Sunset <b>over</b> the bay")
+    page.get_by_label("Title", exact=True).fill("Sunset <b>over</b> the bay")
     page.get_by_role("button", name="Rename").click()
     expect(page.get_by_role("status").filter(has_text="Title saved.")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_have_text("Sunset <b>over</b> the bay")

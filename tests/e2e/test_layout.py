@@ -94,7 +94,7 @@ def test_touch_targets_on_a_phone(
     expect(page.get_by_role("heading", level=1)).to_have_text("tap me")
     for name in ("Rename", "Copy page link", "Copy image link", "Create link", "Delete image"):
         big_enough(page.get_by_role("button", name=name), name)
-    big_enough(page.get_by_label("Title"), "Title field")
+    big_enough(page.get_by_label("Title", exact=True), "Title field")
     big_enough(page.get_by_label("Link works for"), "expiry choice")
     no_sideways_scroll(page)
 
