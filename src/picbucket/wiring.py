@@ -68,8 +68,12 @@ def _bounded(backends: Backends, settings: Settings) -> Backends:
 
 
 def _ballast_size(settings: Settings) -> int:
-    """Return the ballast: half the upload reserve, at most 16 MiB (deletes need KiBs)."""
-    return min(settings.min_free_disk_mb * MIB // 4, 16 * MIB)
+    """Return the ballast: half the upload reserve, at most 1 MiB.
+
+    A delete appends a few pages (KiBs) to SQLite's log, so 1 MiB covers many even
+    when the log cannot be rewound.
+    """
+    return min(settings.min_free_disk_mb * MIB // 4, MIB)
 
 
 def _guard(
