@@ -122,6 +122,7 @@ def test_if_range_serves_the_range_only_while_the_copy_is_current(alice: FlaskCl
     url = path_of(image["image_url"])
     whole = alice.get(url)
     etag = whole.headers["ETag"]
+    assert whole.headers["Accept-Ranges"] == "bytes"  # tells clients they may resume
 
     fresh = alice.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
     assert fresh.status_code == 206

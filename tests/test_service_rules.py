@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 import imagefiles
 from helpers import json_of, upload, user_id_of
 from picbucket.domain import InvalidInput, NotFound
+from picbucket.imaging import DecodeBudget
 from picbucket.ports import Backends, BlobInfo
 from picbucket.services import images, shares, tokens
 from picbucket.services.reconcile import Guards, ReconcilePlan
@@ -102,6 +103,17 @@ def test_renaming_says_what_is_wrong(alice: FlaskClient, backends: Backends) -> 
     with pytest.raises(NotFound) as missing:
         images.rename_image(backends, owner, "AAAAAAAAAAAAAAAAAAAAAA", "New")
     assert missing.value.message == "No such image."
+    with pytest.raises(NotFound) as gone:
+        images.delete_image(backends, owner, "AAAAAAAAAAAAAAAAAAAAAA")
+    assert gone.value.message == "No such image."
+
+
+def test_a_fresh_decode_budget_reports_nothing_used() -> None:
+    budget = DecodeBudget(total_bytes=1000, wait_seconds=0.1)
+    assert (budget.in_use, budget.peak) == (0, 0)
+    with budget.hold(600):
+        assert (budget.in_use, budget.peak) == (600, 600)
+    assert (budget.in_use, budget.peak) == (0, 600)
 
 
 def _blob(key: str, size: int) -> BlobInfo:
