@@ -50,6 +50,7 @@ def test_share_links_are_copied_from_the_image_page_and_the_shared_links_page(
     expect(page.locator("#new-share")).to_have_count(0)
     expect(page.locator("#share-list li")).to_have_count(1)  # the reload made no second link
 
+    screenshot(page, "defects-image-links.png", full_page=True)
     page.get_by_role("button", name="Copy share link").click()
     assert _clipboard(page) == share_url
     page.locator("#share-list").get_by_role("button", name="Copy").click()
@@ -130,6 +131,7 @@ def test_sign_out_here_or_everywhere(
 
     # "Sign out everywhere" (in Settings) ends the phone's too, and the phone is told why.
     laptop.get_by_role("link", name="Settings").click()
+    screenshot(laptop, "defects-settings.png", full_page=True)
     laptop.once("dialog", lambda dialog: dialog.accept())
     laptop.get_by_role("button", name="Sign out everywhere").click()
     expect(laptop.get_by_role("status").filter(has_text="every device")).to_be_visible()
