@@ -80,7 +80,7 @@
     var page = path(photo.page_url);
     part("download").href = page + "/download";
     part("details").href = page;
-    part("share").href = page + "#share";
+    part("share").href = page + "#expires";  // the image page's "Link works for" choice
     part("delete").action = page + "/delete";
     updateButtons();
     preloadNeighbours();

@@ -385,3 +385,25 @@ def test_opening_a_12_mp_photo_fetches_a_fifth_of_its_bytes_or_less(
     assert f"/i/{big['id']}/original." not in " ".join(fetched), fetched
     assert any("/display." in url for url in fetched), fetched
     assert total * 5 <= big["bytes"], f"{total} of {big['bytes']} bytes: {fetched}"
+
+
+def test_share_and_delete_are_reachable_from_the_viewer(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """Share… leads to the link form; Delete asks, then the photo is gone from the grid."""
+    server, _ = gallery_of(start_server, [("Keep", None), ("Remove", None)])
+    page = browser_page(new_context, server, viewport=DESKTOP)
+    page.get_by_role("link", name="Keep").click()
+    viewer(page).get_by_role("link", name="Share…").click()
+    expect(page.get_by_label("Link works for")).to_be_in_viewport()
+    page.go_back()  # back where the person was: the viewer, on the same photo
+    expect(viewer(page).get_by_role("heading", name="Keep")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(viewer(page)).to_be_hidden()
+    page.get_by_role("link", name="Remove").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    viewer(page).get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status").filter(has_text="Deleted Remove")).to_be_visible()
+    assert tile_titles(page) == ["Keep"]
