@@ -94,9 +94,12 @@ def test_sign_out_everywhere_tells_the_other_device_why(app: Any) -> None:
     assert to_landing.headers["Location"] == "/"
     landing = phone.get("/").get_data(as_text=True)
     assert "Sign out everywhere” was chosen on another device" in landing
-    # Said once; the next sign-in goes straight to the provider.
+    # Said once; the next sign-in goes straight to the provider, and ends on the page
+    # the phone asked for.
     assert "another device" not in phone.get("/").get_data(as_text=True)
     assert phone.get("/login").headers["Location"].startswith("http")
+    with phone.session_transaction() as session:
+        assert session["next"] == "/settings"
 
 
 def test_sharex_download_says_it_makes_a_token_and_names_it(

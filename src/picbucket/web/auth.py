@@ -72,6 +72,7 @@ SIGNED_OUT_ELSEWHERE = (
 )
 # Set in the session when a stale session is found; /login then shows the message first.
 _ELSEWHERE_KEY = "signed_out_elsewhere"
+_NEXT_AFTER_NOTICE = "next_after_notice"
 
 
 @login_manager.user_loader
@@ -155,8 +156,12 @@ def login() -> Response | tuple[str, int]:
             for category, message in session.get("_flashes", [])
             if message != login_manager.login_message
         ]
+        # Kept for the sign-in that follows, so it still ends on the page asked for.
+        session[_NEXT_AFTER_NOTICE] = safe_next(request.args.get("next"))
         return redirect(url_for("gallery.index"))
-    session["next"] = safe_next(request.args.get("next"))
+    session["next"] = safe_next(request.args.get("next")) or safe_next(
+        session.pop(_NEXT_AFTER_NOTICE, None)
+    )
     redirect_uri = url_for("auth.callback", _external=True)
     try:
         return _provider().authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
