@@ -343,10 +343,11 @@ class FirestoreImages:
         listing = self._client.collection(USERS).document(owner_id).collection(IMAGES)
         listing = listing.where(filter=FieldFilter("status", "==", ImageStatus.READY.value))
         if wanted:
-            # One array_contains per query: the longest word narrows most; the others
-            # are checked below (their documents are already few).
-            longest = max(wanted, key=len)
-            listing = listing.where(filter=FieldFilter("search_terms", "array_contains", longest))
+            # One array_contains per query: the word with the fewest photos; the others
+            # are checked below, on documents read in larger batches.
+            narrowest = _narrowest(listing, wanted)
+            listing = listing.where(filter=FieldFilter("search_terms", "array_contains", narrowest))
+        batch_size = limit + 1 if len(wanted) < 2 else max(limit + 1, 300)
         listing = listing.order_by(key, direction=firestore.Query.DESCENDING).order_by(
             "__name__", direction=firestore.Query.DESCENDING
         )
@@ -359,10 +360,10 @@ class FirestoreImages:
         while len(items) <= limit:
             batch = listing.start_after(start) if start else listing
             with _translate():
-                snaps = list(batch.limit(limit + 1).stream())
+                snaps = list(batch.limit(batch_size).stream())
             found = [_image(snap) for snap in snaps]
             items += [i for i in found if not wanted or search.matches(i.title, wanted)]
-            if len(snaps) <= limit:
+            if len(snaps) < batch_size:
                 break
             start = snaps[-1]
         if len(items) <= limit:
@@ -976,6 +977,20 @@ def _variant(data: dict[str, Any]) -> Variant:
         width=int(data.get("width", 0)),
         height=int(data.get("height", 0)),
     )
+
+
+def _narrowest(listing: Any, wanted: list[str]) -> str:
+    """Return the query word that the fewest of the owner's photos have (one count each)."""
+    if len(wanted) == 1:
+        return wanted[0]
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    counts = {}
+    with _translate():
+        for word in wanted:
+            query = listing.where(filter=FieldFilter("search_terms", "array_contains", word))
+            counts[word] = int(query.count().get()[0][0].value)
+    return min(wanted, key=lambda word: counts[word])
 
 
 def _image_doc(image: Image) -> dict[str, Any]:
