@@ -127,7 +127,7 @@ def test_sign_out_here_or_everywhere(
         tablet.get_by_role("status").filter(has_text="signed out on this device")
     ).to_be_visible()
     phone.reload()
-    expect(phone.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(phone.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
 
     # "Sign out everywhere" (in Settings) ends the phone's too, and the phone is told why.
     laptop.get_by_role("link", name="Settings").click()
@@ -147,4 +147,4 @@ def test_sign_out_here_or_everywhere(
     phone.get_by_label("Email").fill(ALICE)
     phone.get_by_role("button", name="Authorize").click()
     phone.wait_for_url(f"{live_server.url}/settings")
-    expect(phone.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(phone.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
