@@ -20,13 +20,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench_albums import bench_album_page, bench_bulk_trash, bench_zip
 from bench_imaging import bench_pipeline, median_ms, photo_jpeg
 
 from picbucket import create_app
 from picbucket.cursors import ORDERS
 from picbucket.domain import Image as ImageRecord
 from picbucket.domain import ImageStatus, Quota, User, Variant, new_id, user_id_for, utcnow
-from picbucket.settings import Settings
+from picbucket.settings import MIB, Settings
 
 
 def _record(owner: str, index: int) -> ImageRecord:
@@ -234,12 +235,27 @@ def bench_share_delivery(settings: Settings, runs: int) -> list[tuple[str, str]]
     return rows
 
 
+def bench_albums_and_trash(
+    settings: Settings, root: Path, runs: int, label: str
+) -> list[tuple[str, str]]:
+    """Album page vs gallery page at 5,000 photos, and one bulk trash of 1,000."""
+    album_settings = Settings(**{**settings.__dict__, "data_dir": root / f"albums-{label}"})
+    with signed_in_client(album_settings, 5000) as (app, client, owner):
+        backends = app.extensions["picbucket"]
+        rows = bench_album_page(client, backends, owner, median_ms, runs)
+        rows = [(f"[{label}] {name}", value) for name, value in rows]
+        rows += bench_bulk_trash(backends, owner, label)
+    return rows
+
+
 def main() -> None:
     """Run the benchmarks and print a table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--gcp", action="store_true", help="also run on the emulators")
+    parser.add_argument("--zip-photos", type=int, default=10_000, help="photos in the zip bench")
+    parser.add_argument("--zip-mib", type=int, default=2048, help="their total size, MiB")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     rows += bench_pipeline(args.runs)
@@ -255,12 +271,15 @@ def main() -> None:
             Settings(**{**base.__dict__, "data_dir": Path(tmp) / "up"}), args.runs
         )
         rows += bench_viewer_bytes(Settings(**{**base.__dict__, "data_dir": Path(tmp) / "view"}))
+        rows += bench_albums_and_trash(base, Path(tmp), args.runs, "sqlite")
+        rows += bench_zip(Path(tmp), args.zip_photos, args.zip_mib * MIB)
         if args.gcp:
             from picbucket.dev.emulators import running_emulators
 
             overrides = stack.enter_context(running_emulators(Path(tmp) / "emu"))
             gcp = Settings(**{**base.__dict__, **overrides, "data_dir": Path(tmp) / "gcp"})
             rows += bench_gallery(gcp, min(args.images, 2000), args.runs, "firestore")
+            rows += bench_albums_and_trash(gcp, Path(tmp) / "gcp-albums", args.runs, "firestore")
             rows += bench_uploads(gcp, args.runs)
             rows += bench_share_delivery(
                 Settings(**{**gcp.__dict__, "data_dir": Path(tmp) / "share"}), args.runs

@@ -314,12 +314,8 @@ def test_a_duplicate_upload_is_noticed_and_not_charged_twice(alice: FlaskClient)
     assert [i["id"] for i in json_of(api(alice, "GET", "/images"))["items"]] == [first["id"]]
 
 
-def test_album_pages_skip_trashed_photos(
-    alice: FlaskClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from picbucket.web import albums as album_pages
-
-    monkeypatch.setattr(album_pages, "ALBUM_PAGE", 2)
+@pytest.mark.parametrize("settings_overrides", [{"page_size": 2}])
+def test_album_pages_skip_trashed_photos(alice: FlaskClient) -> None:
     ids = photos(alice, 5)
     album_id = new_album(alice, ids)
     api(alice, "POST", "/images/bulk", {"action": "trash", "image_ids": [ids[1]]})

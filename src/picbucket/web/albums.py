@@ -28,8 +28,6 @@ from picbucket.web.media import variant_response
 from picbucket.web.views import quota_json
 
 bp = Blueprint("albums", __name__)
-# Photos per album page: a few screens of thumbnails, like the gallery's pages.
-ALBUM_PAGE = 120
 
 
 def _ids() -> list[str]:
@@ -76,7 +74,8 @@ def album(album_id: str) -> str:
     found = album_service.get_album(backends(), owner_id(), album_id)
     offset = request.args.get("from", "0")
     start = int(offset) if offset.isdigit() else 0
-    page = album_service.album_page(backends(), found, start, ALBUM_PAGE)
+    # As many photos per page as the gallery (PICBUCKET_PAGE_SIZE).
+    page = album_service.album_page(backends(), found, start, settings().page_size)
     return render_template(
         "album.html",
         album=found,
