@@ -112,3 +112,26 @@ def test_deletes_in_parallel_refund_exactly(records: Records) -> None:
     # Each image deleted twice at once: refunded once.
     assert run_together(2 * PARALLEL, delete) == ["removed"] * (2 * PARALLEL)
     assert records.images.usage(user.id) == Usage()
+
+
+@pytest.mark.gcp
+def test_a_firestore_user_document_without_counters_starts_from_zero(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Documents from before the counters existed (or with them removed) count as 0."""
+    from google.cloud import firestore
+
+    store = open_records("firestore", tmp_path, request)
+    try:
+        records = Records(store.users, store.images, store.shares, store.tokens)
+        user = make_user(records)
+        store.client.collection("users").document(user.id).update(
+            {"usage_bytes": firestore.DELETE_FIELD, "usage_images": firestore.DELETE_FIELD}
+        )
+        assert records.images.usage(user.id) == Usage()
+        records.images.add(make_image(user, size=SIZE), Quota(max_bytes=SIZE, max_images=1))
+        assert records.images.usage(user.id) == Usage(bytes=SIZE, images=1)
+        with pytest.raises(QuotaExceeded):
+            records.images.add(make_image(user, size=1), Quota(max_bytes=SIZE, max_images=2))
+    finally:
+        store.close()
