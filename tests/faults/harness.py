@@ -404,6 +404,7 @@ class HealthProbe:
         self.port = port
         self.phase = "start"
         self.samples: dict[str, list[float | None]] = {}
+        self.misses: dict[str, list[str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -420,6 +421,11 @@ class HealthProbe:
             answer = request(self.port, "GET", "/healthz", timeout=HEALTH_FAST * 3)
             took = answer.elapsed if answer.status == 200 else None
             self.samples.setdefault(self.phase, []).append(took)
+            if took is None or took > HEALTH_FAST:
+                what = (
+                    f"{answer.status} in {answer.elapsed:.1f} s" if answer.status else answer.error
+                )
+                self.misses.setdefault(self.phase, []).append(what[:60])
             self._stop.wait(0.1)
 
     def fast_share(self, phase: str) -> tuple[float, int]:

@@ -115,7 +115,8 @@ def _health(findings: Findings, probe: HealthProbe, phase: str) -> None:
     share, count = probe.fast_share(phase)
     findings.check(
         share >= HEALTH_SHARE,
-        f"{phase}: /healthz answered within 1 s {share:.1%} of {count} times (need 99 %)",
+        f"{phase}: /healthz answered within 1 s {share:.1%} of {count} times (need 99 %); "
+        f"misses: {probe.misses.get(phase, [])[:6]}",
     )
 
 
