@@ -40,6 +40,7 @@ from picbucket.resilience import (
     Guard,
     cap_firestore_client,
     cap_http_session,
+    new_request,
 )
 from picbucket.settings import Settings, SettingsError
 
@@ -122,6 +123,7 @@ def guard() -> Iterator[Guard]:
     made = Guard("test", deadline=0.3, breaker=CircuitBreaker(failures=2, cooldown=60.0))
     yield made
     made.close()
+    new_request()  # forget this test's timeouts on the test thread
 
 
 def test_a_call_past_its_deadline_is_answered_at_the_deadline(guard: Guard) -> None:
@@ -144,6 +146,22 @@ def test_once_open_calls_fail_without_waiting(guard: Guard) -> None:
         guard.call(calls.append, 1)
     assert time.monotonic() - started < 0.05
     assert calls == []  # the backend was not even asked
+    release.set()
+
+
+def test_a_request_waits_out_a_deadline_once_not_once_per_call(guard: Guard) -> None:
+    release = threading.Event()
+    with pytest.raises(BackendDown):
+        guard.call(release.wait, 30)
+    calls: list[int] = []
+    started = time.monotonic()
+    with pytest.raises(BackendDown):
+        guard.call(calls.append, 1)  # the cleanup that follows in the same request
+    assert time.monotonic() - started < 0.05
+    assert calls == []
+    new_request()  # the next request on this thread asks the backend again
+    guard.call(calls.append, 2)
+    assert calls == [2]
     release.set()
 
 
@@ -453,3 +471,45 @@ def test_an_http_session_never_waits_longer_than_the_cap() -> None:
         silent.close()
         session.close()
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.gcp
+def test_gcp_storage_frozen_fails_uploads_at_the_deadline_and_readiness_names_it(
+    gcp_settings: dict[str, Any], gcs_emulator: Emulator, issuer: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        oidc_issuer=issuer,
+        oidc_local=True,
+        secret_key="test-secret-key-that-is-long-enough-for-tests",
+        blobs_deadline_seconds=2.0,
+        **gcp_settings,
+    )
+    app = create_app(settings)
+    try:
+        for check in app.extensions["picbucket"].health.values():
+            check.ping()  # open both clients' connections before timing anything
+        browser = app.test_client()
+        assert sign_in(browser, "alice@example.com").status_code == 302
+        group = os.getpgid(gcs_emulator.process.pid)
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            ready = app.test_client().get("/readyz")
+            assert time.monotonic() - started < 2.0
+            assert ready.status_code == 503
+            assert set(json_of(ready)["backends"]) == {"blobs"}
+            started = time.monotonic()
+            response = upload(browser, png())
+            assert response.status_code == 503
+            assert "Retry-After" in response.headers
+            assert time.monotonic() - started < 4.0
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        recovered = time.monotonic()
+        while app.test_client().get("/readyz").status_code != 200:
+            assert time.monotonic() - recovered < 5.0, "readyz still 503 5 s after recovery"
+            time.sleep(0.2)
+        assert upload(browser, png()).status_code == 201
+    finally:
+        app.extensions["picbucket"].close()

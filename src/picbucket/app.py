@@ -9,7 +9,7 @@ from typing import NoReturn
 from flask import Blueprint, Flask
 from PIL import Image
 
-from picbucket import draining
+from picbucket import draining, resilience
 from picbucket.cli import COMMANDS
 from picbucket.domain import human_bytes, utcnow
 from picbucket.settings import MIB, Settings, SettingsError
@@ -108,6 +108,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     leaving.init_owner_guard(app)
     errors.init_errors(app)
+    # A request that waited out a backend's deadline fails its later calls at once;
+    # the next request on this thread starts afresh (resilience.Guard). First of the
+    # hooks, since later ones (sign-in, rate limits) already call the backends.
+    app.before_request_funcs.setdefault(None, []).insert(0, resilience.new_request)
 
     app.jinja_env.filters["human_bytes"] = human_bytes
     app.jinja_env.globals.update(

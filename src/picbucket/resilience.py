@@ -112,6 +112,15 @@ class CircuitBreaker:
             self._probing = False
 
 
+# Per thread: when the current request last waited out each backend's deadline.
+_waited = threading.local()
+
+
+def new_request() -> None:
+    """Forget earlier requests' timeouts on this thread (a Flask before_request hook)."""
+    _waited.__dict__.clear()
+
+
 class Guard:
     """Run one backend's calls on its own pool, within a deadline, behind a breaker."""
 
@@ -143,6 +152,12 @@ class Guard:
         return self._call(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # A request that has just waited out the deadline fails its next calls (the
+        # cleanup after a failed upload, say) at once: one deadline per request, not
+        # one per call. Other requests still try until the breaker opens.
+        timed_out = _waited.__dict__.get(self.name)
+        if timed_out is not None and time.monotonic() - timed_out < self.deadline:
+            raise BackendDown(_MESSAGE, retry_after=max(int(self.breaker.cooldown), 1))
         probe = self.breaker.before_call()
         # Carry context variables (the request's log fields) onto the pool thread.
         context = contextvars.copy_context()
@@ -152,6 +167,7 @@ class Guard:
         except FutureTimeout:
             future.cancel()  # still queued: never start it
             self.breaker.record_failure()
+            _waited.__dict__[self.name] = time.monotonic()
             raise BackendDown(_MESSAGE, retry_after=max(int(self.breaker.cooldown), 1)) from None
         except BaseException as exc:
             if counts_as_failure(exc):
