@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from helpers import csrf_token, elements, parse, path_of, upload
-from imagefiles import png
+from helpers import csrf_token, elements, parse, path_of, upload, user_id_of
+from imagefiles import jpeg, png
 from picbucket import search
 from picbucket.adapters.sqlite_migrations import MIGRATIONS, _title_search_words
 from picbucket.adapters.sqlite_records import SqliteRecords
@@ -189,3 +189,27 @@ def test_firestore_backfill_makes_old_titles_searchable(request: pytest.FixtureR
         assert store.backfill_sort_keys() == 0  # idempotent
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("backend_overrides", [{}], indirect=False)
+def test_gallery_photo_data_is_the_api_image(
+    app: Any, alice: FlaskClient, backend_overrides: dict[str, Any]
+) -> None:
+    """The grid builds URLs once per kind of photo; what it embeds equals the API's JSON."""
+    from picbucket.web.photos import Links, photo_json
+    from picbucket.web.views import image_json
+
+    for name, data in (
+        ("a.png", png()),
+        ("b.png", png((310, 200))),
+        ("big.jpg", jpeg((3000, 2000))),
+    ):
+        assert upload(alice, data, name).status_code == 201
+    images = app.extensions["picbucket"].images.page(user_id_of(alice), None, 10).items
+    with app.test_request_context(base_url="http://localhost"):
+        links = Links()
+        for image in images:
+            assert photo_json(image, links) == image_json(image)
+    assert {i.display is None for i in images} == {True, False}  # both kinds were checked
+    html = alice.get("/").get_data(as_text=True)
+    assert html.count("data-photo=") == 3
