@@ -57,9 +57,11 @@ def test_archive_reads_back_with_stored_entries_and_dates() -> None:
 
 def test_zip64_records_when_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     # The real limit is 4 GiB; lowered, the same code path writes ZIP64 sizes, offsets
-    # and end-of-directory records, which zipfile must read back.
-    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 5000)
-    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 3)
+    # and end-of-directory records, which Python's zipfile must read back.
+    from picbucket.services import zips
+
+    monkeypatch.setattr(zips, "ZIP64_LIMIT", 5000)
+    monkeypatch.setattr(zips, "ZIP64_COUNT", 3)
     entries = [entry(f"{n}.jpg", 3000 + n) for n in range(5)]
     data = b"".join(stream_zip(PatternBlobs(), entries))  # type: ignore[arg-type]
     assert b"PK\x06\x06" in data  # the ZIP64 end of central directory record
