@@ -18,8 +18,9 @@ from helpers import json_of, upload, user_id_of
 from picbucket.domain import InvalidInput, NotFound
 from picbucket.imaging import DecodeBudget
 from picbucket.ports import Backends, BlobInfo
-from picbucket.services import images, shares, tokens
+from picbucket.services import direct_uploads, images, shares, tokens
 from picbucket.services.reconcile import Guards, ReconcilePlan
+from picbucket.settings import Settings
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -114,6 +115,18 @@ def test_a_fresh_decode_budget_reports_nothing_used() -> None:
     with budget.hold(600):
         assert (budget.in_use, budget.peak) == (600, 600)
     assert (budget.in_use, budget.peak) == (0, 600)
+
+
+def test_finishing_an_unknown_upload_says_it_may_have_expired(
+    alice: FlaskClient, backends: Backends, settings: Settings
+) -> None:
+    with pytest.raises(NotFound) as gone:
+        direct_uploads.finish_direct_upload(
+            backends, settings, user_id_of(alice), "AAAAAAAAAAAAAAAAAAAAAA", "x.png"
+        )
+    assert gone.value.message == (
+        "That upload was not found; it may have expired. Please upload again."
+    )
 
 
 def _blob(key: str, size: int) -> BlobInfo:
