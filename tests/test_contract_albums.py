@@ -257,3 +257,60 @@ def test_previous_release_database_gains_albums_and_trash(tmp_path: Path) -> Non
         assert moved == [images[0].id]
     finally:
         store.close()
+
+
+@pytest.mark.gcp
+def test_firestore_documents_from_the_previous_release_keep_working(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from picbucket.adapters.firestore_albums import FirestoreAlbums
+
+    store = open_records("firestore", tmp_path, request)
+    try:
+        owner = user(Stores(store.users, store.images, store.shares, None), "old")  # type: ignore[arg-type]
+        client = store.client
+        image_id, share_id = new_id(), new_id()
+        variant = {"key": f"users/{owner}/{image_id}/o.png", "content_type": "image/png"}
+        # Exactly the fields the previous release wrote: no trashed_at, sha256, album
+        # fields, password, epoch or view limit.
+        client.collection("users").document(owner).collection("images").document(image_id).set(
+            {
+                "owner_id": owner,
+                "title": "old photo",
+                "width": 10,
+                "height": 10,
+                "original": {**variant, "size": 900, "sha256": "c" * 64},
+                "thumbnail": {**variant, "size": 100, "sha256": "d" * 64},
+                "created": T0,
+                "sort_at": T0,
+                "status": "ready",
+            }
+        )
+        client.collection("shares").document(share_id).set(
+            {
+                "owner_id": owner,
+                "image_id": image_id,
+                "token_hash": "h" * 64,
+                "created": T0,
+                "expires": None,
+                "revoked": None,
+            }
+        )
+        [image] = store.images.page(owner, None, 10).items
+        assert image.id == image_id and image.trashed_at is None
+        share = store.shares.by_token_hash("h" * 64)
+        assert share is not None and share.album_id is None and share.password_hash is None
+        assert share.max_views is None and share.is_live(T0)
+        # The new operations work on the old documents.
+        moved = store.images.move_many(
+            owner, [image_id], ImageStatus.READY, ImageStatus.TRASHED, T0
+        )
+        assert moved == [image_id]
+        assert [i.id for i in store.images.trashed(owner, 10)] == [image_id]
+        albums = FirestoreAlbums(client)
+        holiday = album(owner)
+        albums.add(holiday)
+        assert albums.add_items(owner, holiday.id, [image_id]) == 1
+        assert store.shares.set_password(owner, share_id, "scrypt$x", "e")
+    finally:
+        store.close()
