@@ -314,3 +314,16 @@ def test_firestore_documents_from_the_previous_release_keep_working(
         assert store.shares.set_password(owner, share_id, "scrypt$x", "e")
     finally:
         store.close()
+
+
+def test_item_windows_and_count(stores: Stores) -> None:
+    alice = user(stores, "alice")
+    ids = add_images(stores, alice, 7)
+    holiday = album(alice)
+    stores.albums.add(holiday)
+    stores.albums.add_items(alice, holiday.id, ids)
+    assert stores.albums.item_ids(alice, holiday.id, 2, 3) == ids[2:5]
+    assert stores.albums.item_ids(alice, holiday.id, 5) == ids[5:]
+    assert stores.albums.item_ids(alice, holiday.id, 9, 3) == []
+    assert stores.albums.count(alice, holiday.id) == 7
+    assert stores.albums.count(user(stores, "bob"), holiday.id) == 0

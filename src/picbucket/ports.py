@@ -324,12 +324,21 @@ class AlbumRepository(Protocol):
         """Delete an album and its items (never the images); False if absent."""
         ...
 
-    def item_ids(self, owner_id: str, album_id: str) -> list[str]:
-        """Return the album's image ids by position (whatever the images' status)."""
+    def item_ids(
+        self, owner_id: str, album_id: str, offset: int = 0, limit: int | None = None
+    ) -> list[str]:
+        """Return the album's image ids by position (whatever the images' status).
+
+        ``offset``/``limit`` select a window, so a page of a large album reads only it.
+        """
         ...
 
     def counts(self, owner_id: str) -> dict[str, int]:
         """Return how many items each of the owner's albums holds."""
+        ...
+
+    def count(self, owner_id: str, album_id: str) -> int:
+        """Return how many items one album holds."""
         ...
 
     def add_items(self, owner_id: str, album_id: str, image_ids: Sequence[str]) -> int:

@@ -84,11 +84,23 @@ class FirestoreAlbums:
             _delete_all(self._client, [*items, ref])
         return True
 
-    def item_ids(self, owner_id: str, album_id: str) -> list[str]:
-        """Return the album's image ids by position."""
+    def item_ids(
+        self, owner_id: str, album_id: str, offset: int = 0, limit: int | None = None
+    ) -> list[str]:
+        """Return the album's image ids by position (a window of them, if asked)."""
         query = self._ref(owner_id, album_id).collection(ITEMS).order_by("position")
+        if offset > 0:
+            query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         with _translate():
             return [snap.id for snap in query.select(["position"]).stream()]
+
+    def count(self, owner_id: str, album_id: str) -> int:
+        """Return how many items one album holds (an aggregation: no documents read)."""
+        with _translate():
+            counted = self._ref(owner_id, album_id).collection(ITEMS).count().get()
+        return int(counted[0][0].value)
 
     def counts(self, owner_id: str) -> dict[str, int]:
         """Return the item count of each album (one aggregation query per album)."""

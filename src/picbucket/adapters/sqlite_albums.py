@@ -82,14 +82,24 @@ class SqliteAlbums:
             ).rowcount
         return changed == 1
 
-    def item_ids(self, owner_id: str, album_id: str) -> list[str]:
-        """Return the album's image ids by position."""
+    def item_ids(
+        self, owner_id: str, album_id: str, offset: int = 0, limit: int | None = None
+    ) -> list[str]:
+        """Return the album's image ids by position (a window of them, if asked)."""
         rows = self._db.query(
             "SELECT image_id FROM album_items WHERE owner_id = ? AND album_id = ?"
-            " ORDER BY position, image_id",
-            (owner_id, album_id),
+            " ORDER BY position, image_id LIMIT ? OFFSET ?",
+            (owner_id, album_id, -1 if limit is None else limit, max(offset, 0)),
         )
         return [row["image_id"] for row in rows]
+
+    def count(self, owner_id: str, album_id: str) -> int:
+        """Return how many items one album holds."""
+        rows = self._db.query(
+            "SELECT COUNT(*) AS n FROM album_items WHERE owner_id = ? AND album_id = ?",
+            (owner_id, album_id),
+        )
+        return int(rows[0]["n"])
 
     def counts(self, owner_id: str) -> dict[str, int]:
         """Return the item count of each of the owner's albums."""

@@ -166,12 +166,12 @@ def album_page(backends: Backends, album: Album, offset: int, limit: int) -> Alb
         every = album_images(backends, album)
         end = offset + limit
         return AlbumPage(every[offset:end], end if end < len(every) else None)
-    ids = backends.albums.item_ids(album.owner_id, album.id)
     found: list[Image] = []
     position = max(offset, 0)
-    while position < len(ids) and len(found) < limit:
+    while len(found) < limit:
         # Read a little more than needed: trashed photos in the window are skipped.
-        window = ids[position : position + limit - len(found) + 8]
+        want = limit - len(found) + 8
+        window = backends.albums.item_ids(album.owner_id, album.id, position, want)
         ready = {
             image.id: image
             for image in backends.images.get_many(album.owner_id, window)
@@ -183,7 +183,10 @@ def album_page(backends: Backends, album: Album, offset: int, limit: int) -> Alb
                 found.append(ready[image_id])
                 if len(found) == limit:
                     break
-    return AlbumPage(found, position if position < len(ids) else None)
+        if len(found) < limit and len(window) < want:
+            return AlbumPage(found, None)  # the end of the album
+    more = backends.albums.item_ids(album.owner_id, album.id, position, 1)
+    return AlbumPage(found, position if more else None)
 
 
 def cover_of(backends: Backends, album: Album, images: Sequence[Image]) -> Image | None:

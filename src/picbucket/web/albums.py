@@ -82,7 +82,7 @@ def album(album_id: str) -> str:
         images=page.images,
         start=start,
         next_offset=page.next_offset,
-        count=backends().albums.counts(owner_id()).get(found.id, 0),
+        count=backends().albums.count(owner_id(), found.id),
         cover_id=found.cover_id,
     )
 
