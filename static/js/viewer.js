@@ -63,7 +63,7 @@
 
   function describe(photo) {
     var when = photo.taken_at ? "Taken " + localTime(photo.taken_at) : "Uploaded " + localTime(photo.created);
-    return when + " · " + photo.width + " × " + photo.height + " · " + humanBytes(photo.bytes);
+    return when + " · " + photo.width + " × " + photo.height + " px · " + humanBytes(photo.bytes);
   }
 
   function show(photo) {
