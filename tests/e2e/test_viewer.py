@@ -407,3 +407,25 @@ def test_share_and_delete_are_reachable_from_the_viewer(
     viewer(page).get_by_role("button", name="Delete").click()
     expect(page.get_by_role("status").filter(has_text="Deleted Remove")).to_be_visible()
     assert tile_titles(page) == ["Keep"]
+
+
+def test_viewer_shows_times_in_the_viewers_time_zone(
+    start_server: Callable[..., LiveServer],
+    new_context: Callable[..., BrowserContext],
+    watch: Watch,
+) -> None:
+    """The upload time is the browser's local time (New York here), not the server's UTC."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    server, made = gallery_of(start_server, [("Scan", None)])
+    page = browser_page(
+        new_context, server, viewport=DESKTOP, timezone_id="America/New_York", locale="en-US"
+    )
+    page.get_by_role("link", name="Scan").click()
+    local = datetime.fromisoformat(made[0]["created"]).astimezone(ZoneInfo("America/New_York"))
+    expect(viewer(page)).to_contain_text(f"Uploaded {local:%B} {local.day}, {local.year}")
+    expect(viewer(page)).to_contain_text(local.strftime("%I:%M %p"))
+    # Moving on is announced inside the dialog (a live region the modal does not hide).
+    page.keyboard.press("ArrowRight")
+    expect(viewer(page).locator("[aria-live]")).to_have_text("This is the last photo.")
