@@ -13,6 +13,7 @@ from picbucket.services import trash
 from picbucket.services.images import delete_image
 from picbucket.services.reconcile import Guards, reconcile
 from picbucket.services.shares import open_share
+from picbucket.settings import Settings
 from test_reconcile import BIG, backends, image_record, keys, make_user, put, settings
 
 __all__ = ["backends", "settings"]  # fixtures used by name
@@ -33,7 +34,7 @@ def stored_images(backends: Backends, owner_name: str, count: int) -> list[str]:
 
 
 def test_deleted_photo_goes_to_trash_its_link_stops_and_quota_still_counts(
-    backends: Backends,
+    backends: Backends, settings: Settings
 ) -> None:
     [photo] = stored_images(backends, "alice", 1)
     owner = make_user(backends, "alice").id
@@ -41,12 +42,12 @@ def test_deleted_photo_goes_to_trash_its_link_stops_and_quota_still_counts(
     share = Share(new_id(), owner, photo, hash_secret(token), NOW - timedelta(days=1))
     backends.shares.add(share)
     backends.clock = lambda: NOW
-    assert open_share(backends, token)[1].id == photo
+    assert open_share(backends, settings, token)[1].id == photo
 
     delete_image(backends, owner, photo)
 
     with pytest.raises(Exception, match="does not exist"):
-        open_share(backends, token)
+        open_share(backends, settings, token)
     assert backends.images.page(owner, None, 10).items == []
     [trashed] = trash.trashed_images(backends, owner)
     assert trashed.trashed_at == NOW
@@ -56,7 +57,7 @@ def test_deleted_photo_goes_to_trash_its_link_stops_and_quota_still_counts(
     assert trash.restore_images(backends, owner, [photo]) == [photo]
     assert [i.id for i in backends.images.page(owner, None, 10).items] == [photo]
     # The link was not deleted by the trash: restoring brings it back.
-    assert open_share(backends, token)[1].id == photo
+    assert open_share(backends, settings, token)[1].id == photo
 
 
 def test_empty_trash_removes_bytes_and_refunds_quota(backends: Backends) -> None:

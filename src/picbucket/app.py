@@ -99,14 +99,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (gallery.bp, share.bp, api.bp, account.bp, health.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(_vendor_blueprint())
-    # People and their data: admin pages, export and account deletion, and share links
-    # that stop when their owner's account does.
+    # People and their data: admin pages, export and account deletion (share links stop
+    # with their owner's account in services.shares.require_owner_allowed).
     app.register_blueprint(admin.bp)
     app.register_blueprint(leaving.bp)
     # Albums, trash and zips (owner pages), public album links, link passwords.
     for blueprint in (albums.bp, album_share.bp, unlock.bp):
         app.register_blueprint(blueprint)
-    leaving.init_owner_guard(app)
     errors.init_errors(app)
     # A request that waited out a backend's deadline fails its later calls at once;
     # the next request on this thread starts afresh (resilience.Guard). First of the

@@ -29,7 +29,7 @@ from picbucket.domain import (
 )
 from picbucket.imaging import CONTENT_TYPES
 from picbucket.ports import Backends, BlobInfo, UploadTicket
-from picbucket.services.uploads import quota_for, store_image
+from picbucket.services.uploads import quota_of, store_image
 from picbucket.settings import MIB, Settings
 
 INCOMING_PREFIX = "incoming/"
@@ -68,7 +68,7 @@ def start_direct_upload(
         raise InvalidInput("The file is empty.")
     if size > limit:
         raise TooLarge(f"The file is {human_bytes(size)}; the limit is {human_bytes(limit)}.")
-    quota_for(settings).check(_usage_with_incoming(backends, owner_id), size)
+    quota_of(backends, settings, owner_id).check(_usage_with_incoming(backends, owner_id), size)
     upload_id = new_id()
     ticket = backends.blobs.upload_ticket(
         incoming_key(owner_id, upload_id, size), content_type, size, TICKET_TTL

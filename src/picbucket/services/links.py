@@ -24,7 +24,8 @@ from picbucket.ports import Backends
 from picbucket.services.albums import get_album
 from picbucket.services.images import get_image
 from picbucket.services.passwords import hash_password
-from picbucket.services.shares import derive_token, parse_expiry
+from picbucket.services.shares import derive_token, parse_expiry, require_owner_allowed
+from picbucket.settings import Settings
 
 # A new link lives this long unless the owner picks another choice ("never" included).
 DEFAULT_EXPIRY = "7d"
@@ -92,9 +93,10 @@ def create_link(
 
 
 def open_album_share(
-    backends: Backends, token: str, *, page_opened: bool = False
+    backends: Backends, settings: Settings, token: str, *, page_opened: bool = False
 ) -> tuple[Share, Album]:
-    """Return a live album link and its album, or ``NotFound``.
+    """Return a live album link and its album, or ``NotFound`` (also when its owner
+    is disabled, being deleted or no longer allowed).
 
     ``page_opened``: for the photos of a page already opened (see ``Share.is_live``).
     """
@@ -102,6 +104,7 @@ def open_album_share(
     now = backends.clock()
     if share is None or share.album_id is None or not share.is_live(now, page_opened=page_opened):
         raise NotFound(GONE)
+    require_owner_allowed(backends, settings, share)
     album = backends.albums.get(share.owner_id, share.album_id)
     if album is None:
         raise NotFound(GONE)

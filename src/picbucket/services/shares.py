@@ -20,7 +20,9 @@ from picbucket.domain import (
     new_id,
 )
 from picbucket.ports import Backends
+from picbucket.services.accounts import refusal
 from picbucket.services.images import get_image
+from picbucket.settings import Settings
 
 # The choices the owner is offered; None means the link lives until revoked.
 EXPIRY_CHOICES: dict[str, timedelta | None] = {
@@ -106,8 +108,26 @@ def create_share(
     return NewShare(share, token, image)
 
 
-def open_share(backends: Backends, token: str, *, page_opened: bool = False) -> tuple[Share, Image]:
-    """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown).
+GONE = "This link does not exist, has expired, or was revoked by its owner."
+
+
+def require_owner_allowed(backends: Backends, settings: Settings, share: Share) -> None:
+    """Raise ``NotFound`` unless the link's owner may still use this Picbucket.
+
+    A disabled owner, one being deleted or one no longer on the allow-lists shares
+    nothing; the links come back if an administrator enables the owner again.
+    """
+    owner = backends.users.get(share.owner_id)
+    if owner is None or refusal(settings, owner) is not None:
+        # The same answer as an unknown link: a visitor learns nothing about the owner.
+        raise NotFound(GONE)
+
+
+def open_share(
+    backends: Backends, settings: Settings, token: str, *, page_opened: bool = False
+) -> tuple[Share, Image]:
+    """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown,
+    or an owner who is disabled, being deleted or no longer allowed).
 
     ``page_opened``: for the bytes of a page already opened (``Share.is_live``).
     """
@@ -115,10 +135,11 @@ def open_share(backends: Backends, token: str, *, page_opened: bool = False) -> 
     now = backends.clock()
     # An album link (services.links) has no image of its own: not one of these.
     if share is None or share.album_id or not share.is_live(now, page_opened=page_opened):
-        raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
+        raise NotFound(GONE)
+    require_owner_allowed(backends, settings, share)
     image = backends.images.get(share.owner_id, share.image_id)
     if image is None or image.status is not ImageStatus.READY:
-        raise NotFound("This link does not exist, has expired, or was revoked by its owner.")
+        raise NotFound(GONE)
     return share, image
 
 

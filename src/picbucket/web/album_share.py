@@ -12,7 +12,7 @@ from picbucket.domain import Album, Image, Share
 from picbucket.services import albums as album_service
 from picbucket.services.links import open_album_share, shared_album_image
 from picbucket.services.zips import photo_entries, safe_name, stream_zip
-from picbucket.web.context import backends
+from picbucket.web.context import backends, settings
 from picbucket.web.media import variant_response
 from picbucket.web.unlock import is_unlocked, password_page
 from picbucket.web.views import extension, thumb_size
@@ -46,7 +46,7 @@ def shared_url(token: str, image: Image, variant: str, *, external: bool = False
 @bp.get("/<token>")
 def page(token: str) -> Response | tuple[str, int, dict[str, str]] | tuple[str, int]:
     """Show the shared album's photos, with an Open Graph card from its cover."""
-    share, album = open_album_share(backends(), token)
+    share, album = open_album_share(backends(), settings(), token)
     if not is_unlocked(share):
         return password_page(share, token)
     backends().shares.count_view(share.id)
@@ -66,7 +66,7 @@ def page(token: str) -> Response | tuple[str, int, dict[str, str]] | tuple[str, 
 
 
 def _opened(token: str) -> tuple[Share, Album]:
-    share, album = open_album_share(backends(), token, page_opened=True)
+    share, album = open_album_share(backends(), settings(), token, page_opened=True)
     if not is_unlocked(share):
         abort(404)
     return share, album

@@ -25,7 +25,7 @@ from picbucket.web.album_share import zip_response
 from picbucket.web.context import backends, owner_id, settings
 from picbucket.web.logs import log_event
 from picbucket.web.media import variant_response
-from picbucket.web.views import quota_json
+from picbucket.web.views import owner_quota_json
 
 bp = Blueprint("albums", __name__)
 
@@ -267,14 +267,13 @@ def password(share_id: str) -> Response:
 def trash() -> str:
     """List the trash with purge dates, the restore and empty actions, and the quota note."""
     images = trash_service.trashed_images(backends(), owner_id())
-    usage = backends().images.usage(owner_id())
     return render_template(
         "trash.html",
         images=images,
         trash_days=settings().trash_days,
         purge_date=trash_service.purge_date,
         trashed_bytes=sum(image.bytes for image in images),
-        quota=quota_json(usage),
+        quota=owner_quota_json(owner_id()),
     )
 
 

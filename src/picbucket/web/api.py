@@ -31,7 +31,7 @@ from picbucket.web.errors import domain_error_response, error_response
 from picbucket.web.logs import log_event
 from picbucket.web.openapi import Operation, openapi_document
 from picbucket.web.security import csrf, limiter
-from picbucket.web.views import image_json, quota_json, share_json, share_urls
+from picbucket.web.views import image_json, owner_quota_json, share_json, share_urls
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Bearer tokens are not ambient credentials, so CSRF does not apply to them; session
@@ -138,7 +138,7 @@ def _owner() -> str:
 
 
 def _with_quota(result: dict[str, Any]) -> dict[str, Any]:
-    result["quota"] = quota_json(backends().images.usage(_owner()))
+    result["quota"] = owner_quota_json(_owner())
     return result
 
 
@@ -152,7 +152,7 @@ def openapi() -> Response:
 @route("GET", "/me", "Your usage and limits", response=schemas.Me)
 def me() -> Response:
     """Return the caller's usage and limits."""
-    return jsonify(quota=quota_json(backends().images.usage(_owner())))
+    return jsonify(quota=owner_quota_json(_owner()))
 
 
 @route(
@@ -266,9 +266,7 @@ def finish_upload(
 def list_images(query: schemas.ListImagesQuery) -> Response:
     """List the caller's images, newest first, with cursor pagination."""
     limit = query.limit or min(schemas.MAX_PAGE, settings().page_size)
-    page = image_service.list_images(
-        backends(), _owner(), query.cursor, limit, query.sort, query.q
-    )
+    page = image_service.list_images(backends(), _owner(), query.cursor, limit, query.sort, query.q)
     return jsonify(items=[image_json(i) for i in page.items], next_cursor=page.next_cursor)
 
 

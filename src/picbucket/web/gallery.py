@@ -19,7 +19,7 @@ from picbucket.web.logs import log_event
 from picbucket.web.media import download_filename, variant_response
 from picbucket.web.security import limiter
 from picbucket.web.shared_links import render_shared_links
-from picbucket.web.views import quota_json
+from picbucket.web.views import owner_quota_json
 
 bp = Blueprint("gallery", __name__)
 
@@ -34,7 +34,6 @@ def index() -> str:
     page = image_service.list_images(
         backends(), owner_id(), request.args.get("cursor"), settings().page_size, order, query
     )
-    usage = backends().images.usage(owner_id())
     return render_template(
         "gallery.html",
         page=page,
@@ -43,7 +42,7 @@ def index() -> str:
         query=query,
         sort_labels=photos.SORT_LABELS,
         opened=photos.opened(request.args.get("photo"), order),
-        quota=quota_json(usage),
+        quota=owner_quota_json(owner_id()),
         first_page=not request.args.get("cursor"),
     )
 

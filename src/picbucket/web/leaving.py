@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 from werkzeug.wrappers import Response
 
-from picbucket.domain import AuditEntry, User, hash_secret, is_id, new_id
+from picbucket.domain import AuditEntry, User, new_id
 from picbucket.services.account_deletion import start_account_deletion
 from picbucket.services.account_export import export_zip
-from picbucket.services.accounts import refusal
-from picbucket.web.context import backends, settings
+from picbucket.web.context import backends
 from picbucket.web.logs import log_event
 
 bp = Blueprint("leaving", __name__, url_prefix="/settings")
@@ -59,20 +58,3 @@ def delete_account() -> Response:
         "info",
     )
     return redirect(url_for("gallery.index"))
-
-
-def init_owner_guard(app: Flask) -> None:
-    """Refuse share links whose owner is disabled, off the allow-list or being deleted."""
-
-    @app.before_request
-    def _refuse_links_of_refused_owners() -> None:
-        # Before the share views run, so every kind of link (page, bytes, album) stops.
-        token = (request.view_args or {}).get("token")
-        if request.blueprint != "share" or not isinstance(token, str) or not is_id(token):
-            return
-        share = backends().shares.by_token_hash(hash_secret(token))
-        if share is None:
-            return  # the view answers its own 404
-        owner = backends().users.get(share.owner_id)
-        if owner is None or refusal(settings(), owner) is not None:
-            abort(404)

@@ -32,7 +32,7 @@ def _no_referrer(response: Response) -> Response:
 @bp.get("/<token>")
 def page(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     """Show a shared image with Open Graph / Twitter card tags for previews."""
-    share, image = open_share(backends(), token)
+    share, image = open_share(backends(), settings(), token)
     if not is_unlocked(share):
         return password_page(share, token)
     count_view(backends(), share)
@@ -59,7 +59,7 @@ def display(token: str, ext: str) -> Response:
 
 def _unlocked(token: str) -> Image:
     # page_opened: the last view a limit allows may still load its page's image.
-    share, shared = open_share(backends(), token, page_opened=True)
+    share, shared = open_share(backends(), settings(), token, page_opened=True)
     if not is_unlocked(share):
         abort(404)
     return shared

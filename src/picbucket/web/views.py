@@ -7,9 +7,9 @@ from typing import Any
 from flask import url_for
 from markupsafe import escape
 
-from picbucket.domain import Image, Share, Usage, Variant
+from picbucket.domain import Image, Quota, Share, Usage, Variant
 from picbucket.services.uploads import quota_for
-from picbucket.web.context import settings
+from picbucket.web.context import backends, settings
 
 
 def extension(variant: Variant) -> str:
@@ -100,9 +100,15 @@ def share_json(share: Share) -> dict[str, Any]:
     }
 
 
-def quota_json(usage: Usage) -> dict[str, Any]:
-    """Return usage against quota, for the upload page and the API."""
-    quota = quota_for(settings())
+def owner_quota_json(owner_id: str) -> dict[str, Any]:
+    """Return the person's usage against their own quota (one user record read)."""
+    # An administrator's per-person quota lives on the user record, beside the usage.
+    user = backends().users.get(owner_id)
+    return quota_json(user.usage if user else Usage(), quota_for(settings(), user))
+
+
+def quota_json(usage: Usage, quota: Quota) -> dict[str, Any]:
+    """Return usage against ``quota``, for the upload page and the API."""
     return {
         "used_bytes": usage.bytes,
         "max_bytes": quota.max_bytes,

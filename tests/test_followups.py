@@ -1,0 +1,100 @@
+"""Follow-ups across features, over HTTP on both stacks: a person's own quota everywhere,
+links that stop with their owner, trash wording, link options, export links, idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+import imagefiles
+from conftest import csrf_token, sign_in
+from helpers import elements, json_of, path_of, upload, user_id_of
+from picbucket.domain import human_bytes
+from picbucket.settings import MIB
+
+ADMIN = "admin@example.com"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """An administrator, and a default quota of 3 photos so an override is visible."""
+    return {"admin_emails": (ADMIN,), "quota_images": 3}
+
+
+@pytest.fixture
+def admin(app: Flask) -> FlaskClient:
+    """A browser signed in as the administrator."""
+    browser = app.test_client()
+    assert sign_in(browser, ADMIN).status_code == 302
+    return browser
+
+
+def _post(client: FlaskClient, path: str, **form: str) -> Any:
+    return client.post(path, data={"csrf_token": csrf_token(client), **form})
+
+
+def _api(client: FlaskClient, method: str, path: str, body: object | None = None) -> Any:
+    return client.open(
+        f"/api/v1{path}", method=method, json=body, headers={"X-CSRFToken": csrf_token(client)}
+    )
+
+
+def _photo(client: FlaskClient, seed: int = 1) -> str:
+    created = upload(client, imagefiles.noise_png((64, 48), seed=seed), "x.png")
+    assert created.status_code == 201, created.data
+    return str(json_of(created)["id"])
+
+
+# -- 1. a person's own quota ----------------------------------------------------------
+
+
+def test_own_quota_is_what_the_gallery_api_and_direct_uploads_use(
+    admin: FlaskClient, alice: FlaskClient
+) -> None:
+    alice_id = user_id_of(alice)
+    assert _post(admin, f"/admin/people/{alice_id}/quota", megabytes="7", images="1").status_code
+    _photo(alice)
+
+    me = json_of(_api(alice, "GET", "/me"))["quota"]
+    assert (me["max_bytes"], me["max_images"], me["used_images"]) == (7 * MIB, 1, 1)
+    # The gallery's quota line says 7 MB, not the default.
+    [line] = elements(alice.get("/").get_data(as_text=True), "p", id="quota")
+    assert f"of {human_bytes(7 * MIB)} used" in " ".join(line.text.split())
+    # A direct upload is refused by her quota of 1 photo (the default would allow 3).
+    started = _api(alice, "POST", "/uploads", {"size": 1000, "content_type": "image/png"})
+    assert started.status_code == 413, started.data
+    assert "quota of 1 images" in json_of(started)["error"]["message"]
+
+
+# -- 2. links stop with their owner ----------------------------------------------------
+
+
+def test_album_and_image_links_of_a_disabled_owner_answer_404_until_enabled(
+    admin: FlaskClient, alice: FlaskClient, client: FlaskClient
+) -> None:
+    photo = _photo(alice)
+    image_link = json_of(_api(alice, "POST", f"/images/{photo}/shares", {}))
+    album = json_of(_api(alice, "POST", "/albums", {"title": "Trip"}))
+    added = _api(
+        alice,
+        "POST",
+        "/images/bulk",
+        {"action": "add_to_album", "image_ids": [photo], "album_id": album["id"]},
+    )
+    assert added.status_code == 200, added.data
+    album_link = json_of(_api(alice, "POST", f"/albums/{album['id']}/shares", {}))
+    pages = [path_of(image_link["share_url"]), path_of(album_link["share_url"])]
+    assert [client.get(page).status_code for page in pages] == [200, 200]
+    image_bytes = path_of(image_link["share_image_url"])
+    assert client.get(image_bytes).status_code == 200
+
+    alice_id = user_id_of(alice)
+    assert _post(admin, f"/admin/people/{alice_id}/disable").status_code == 302
+    assert [client.get(page).status_code for page in pages] == [404, 404]
+    assert client.get(image_bytes).status_code == 404
+
+    assert _post(admin, f"/admin/people/{alice_id}/enable").status_code == 302
+    assert [client.get(page).status_code for page in pages] == [200, 200]
