@@ -98,3 +98,24 @@ def test_album_and_image_links_of_a_disabled_owner_answer_404_until_enabled(
 
     assert _post(admin, f"/admin/people/{alice_id}/enable").status_code == 302
     assert [client.get(page).status_code for page in pages] == [200, 200]
+
+
+# -- 3. the trash, in words --------------------------------------------------------------
+
+
+def test_delete_says_the_photo_went_to_the_trash_and_links_there(alice: FlaskClient) -> None:
+    created = upload(alice, imagefiles.noise_png((64, 48), seed=3), "Sun & <i>sea.png")
+    photo = json_of(created)["id"]
+    page = alice.get(f"/images/{photo}").get_data(as_text=True)
+    [form] = elements(page, "form", action=f"/images/{photo}/delete")
+    assert "cannot be undone" not in form["data-confirm"]
+    assert "to the trash" in form["data-confirm"] and "for 30 days" in form["data-confirm"]
+
+    deleted = _post(alice, f"/images/{photo}/delete")
+    assert deleted.status_code == 302
+    gallery = alice.get(deleted.headers["Location"]).get_data(as_text=True)
+    [note] = elements(gallery, "div", class_="alert-success")
+    assert " ".join(note.text.split()).startswith("Moved Sun & <i>sea to the trash.")
+    assert [a["href"] for a in note.find("a")] == ["/trash"]  # the title stayed text
+    [link] = elements(alice.get("/settings").get_data(as_text=True), "a", id="trash-link")
+    assert link["href"] == "/trash"

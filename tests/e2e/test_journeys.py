@@ -289,8 +289,13 @@ def test_6_delete_from_the_image_page(page: Page, live_server: LiveServer, watch
     page.once("dialog", accept)
     page.get_by_role("button", name="Delete image").click()
     expect(page).to_have_url(live_server.url + "/")
-    expect(page.get_by_role("status").filter(has_text="Deleted delete me.")).to_be_visible()
-    assert questions == ["Delete “delete me” and all its share links? This cannot be undone."]
+    moved = page.get_by_role("status").filter(has_text="Moved delete me to the trash.")
+    expect(moved).to_be_visible()
+    expect(moved.get_by_role("link", name="Open the trash")).to_have_attribute("href", "/trash")
+    assert questions == [
+        "Move “delete me” to the trash? Its share links stop working. You can restore it "
+        "from the trash for 30 days; then it is deleted for good."
+    ]
     expect(page.get_by_role("img", name="delete me")).to_have_count(0)
     expect(gallery_cards(page)).to_have_count(1)
     expect(page.get_by_role("img", name="keep me")).to_be_visible()

@@ -405,7 +405,7 @@ def test_share_and_delete_are_reachable_from_the_viewer(
     page.get_by_role("link", name="Remove").click()
     page.once("dialog", lambda dialog: dialog.accept())
     viewer(page).get_by_role("button", name="Delete").click()
-    expect(page.get_by_role("status").filter(has_text="Deleted Remove")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Moved Remove to the trash.")).to_be_visible()
     assert tile_titles(page) == ["Keep"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from picbucket.domain import InvalidInput, PicbucketError
@@ -131,10 +132,16 @@ def rename(image_id: str) -> Response | tuple[str, int]:
 @bp.post("/images/<image_id>/delete")
 @login_required
 def delete(image_id: str) -> Response:
-    """Delete an image, its share links and its bytes."""
+    """Move an image to the trash (its links stop until it is restored)."""
     image = image_service.delete_image(backends(), owner_id(), image_id)
     log_event("delete", user_id=owner_id(), image_id=image.id)
-    flash(f"Deleted {image.title}.", "success")
+    # Markup.format escapes the title; the link is ours.
+    flash(
+        Markup('Moved {} to the trash. <a href="{}">Open the trash</a>').format(
+            image.title, url_for("albums.trash")
+        ),
+        "success",
+    )
     return redirect(url_for("gallery.index"))
 
 
