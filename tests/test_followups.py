@@ -119,3 +119,64 @@ def test_delete_says_the_photo_went_to_the_trash_and_links_there(alice: FlaskCli
     assert [a["href"] for a in note.find("a")] == ["/trash"]  # the title stayed text
     [link] = elements(alice.get("/settings").get_data(as_text=True), "a", id="trash-link")
     assert link["href"] == "/trash"
+
+
+# -- 4. link options on the image page, album links on Shared links, private caching -----
+
+
+def _copied_links(client: FlaskClient) -> list[str]:
+    listing = client.get("/shares").get_data(as_text=True)
+    return [button["data-copy"] for button in elements(listing, "button") if "data-copy" in button]
+
+
+def test_image_page_link_with_password_and_view_limit_is_cached_privately(
+    alice: FlaskClient, client: FlaskClient
+) -> None:
+    photo = _photo(alice, seed=4)
+    short = _post(alice, f"/images/{photo}/shares", expires="1d", password="abc")
+    assert short.status_code == 400
+    assert "4 to 200 characters" in short.get_data(as_text=True)
+    created = _post(
+        alice, f"/images/{photo}/shares", expires="1d", password="open sesame", max_views="1"
+    )
+    assert created.status_code == 302
+    page = alice.get(f"/images/{photo}").get_data(as_text=True)
+    [row] = elements(page, "ul", id="share-list")
+    assert "0 views of 1" in " ".join(row.text.split()) and "Password" in row.text
+    [link] = _copied_links(alice)
+    token = path_of(link).rsplit("/", 1)[-1]
+
+    assert client.get(path_of(link)).status_code == 401  # the password form
+    unlocked = client.post(f"/unlock/{token}", data={"password": "open sesame"})
+    assert unlocked.status_code == 303
+    opened = client.get(path_of(link))
+    assert opened.status_code == 200
+    assert opened.headers["Cache-Control"] == "private, no-store"
+    [original] = elements(opened.get_data(as_text=True), "meta", property="og:image")
+    served = client.get(path_of(original["content"]))
+    assert served.status_code == 200
+    assert served.headers["Cache-Control"] == "private, max-age=300"
+    assert client.get(path_of(link)).status_code == 404  # the one view is used
+
+    _post(alice, f"/images/{photo}/shares", expires="1d")
+    [plain] = _copied_links(alice)
+    page_response = client.get(path_of(plain))
+    assert page_response.headers["Cache-Control"] == "no-cache"
+    [preview] = elements(page_response.get_data(as_text=True), "meta", property="og:image")
+    assert client.get(path_of(preview["content"])).headers["Cache-Control"] == "public, max-age=300"
+
+
+def test_shared_links_page_revokes_an_album_link_through_the_album_route(
+    alice: FlaskClient, client: FlaskClient
+) -> None:
+    album = json_of(_api(alice, "POST", "/albums", {"title": "Lisbon"}))
+    link = json_of(_api(alice, "POST", f"/albums/{album['id']}/shares", {"password": "azulejo"}))
+    listing = alice.get("/shares").get_data(as_text=True)
+    revoke_path = f"/albums/{album['id']}/share/{link['id']}/revoke"
+    [form] = elements(listing, "form", action=revoke_path)
+    assert [field["value"] for field in form.find("input", name="next")] == ["/shares"]
+
+    revoked = _post(alice, revoke_path, next="/shares")
+    assert revoked.headers["Location"] == "/shares"
+    assert "Lisbon" not in alice.get("/shares").get_data(as_text=True)
+    assert client.get(path_of(link["share_url"])).status_code == 404

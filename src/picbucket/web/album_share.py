@@ -62,7 +62,8 @@ def page(token: str) -> Response | tuple[str, int, dict[str, str]] | tuple[str, 
         shared_url=shared_url,
         thumb_size=thumb_size,
     )
-    return html, 200, {"Cache-Control": "no-store"}
+    # Never stored anywhere: a view limit counts page opens, a password guards the page.
+    return html, 200, {"Cache-Control": "private, no-store"}
 
 
 def _opened(token: str) -> tuple[Share, Album]:

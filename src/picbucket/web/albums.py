@@ -14,7 +14,6 @@ from picbucket.services import albums as album_service
 from picbucket.services import trash as trash_service
 from picbucket.services.links import (
     DEFAULT_EXPIRY,
-    LinkOptions,
     album_links,
     create_link,
     set_link_password,
@@ -23,6 +22,7 @@ from picbucket.services.shares import EXPIRY_LABELS, recover_token, revoke_share
 from picbucket.services.zips import photo_entries, stream_zip
 from picbucket.web.album_share import zip_response
 from picbucket.web.context import backends, owner_id, settings
+from picbucket.web.link_forms import link_options
 from picbucket.web.logs import log_event
 from picbucket.web.media import variant_response
 from picbucket.web.views import owner_quota_json
@@ -216,14 +216,8 @@ def share_page(album_id: str) -> str:
 @login_required
 def share(album_id: str) -> Response:
     """Create a public link to the album with the chosen options."""
-    views = request.form.get("max_views", "").strip()
-    if views and not views.isdigit():
-        raise InvalidInput("The view limit is a whole number.")
-    options = LinkOptions(
-        expiry=request.form.get("expires", DEFAULT_EXPIRY),
-        password=request.form.get("password") or None,
-        max_views=int(views) if views else None,
-        allow_originals=request.form.get("allow_originals") == "on",
+    options = link_options(
+        request.form, allow_originals=request.form.get("allow_originals") == "on"
     )
     new = create_link(
         backends(), owner_id(), options, album_id=album_id, token_key=settings().secret_key
@@ -240,7 +234,8 @@ def revoke(album_id: str, share_id: str) -> Response:
     revoke_share(backends(), owner_id(), share_id)
     log_event("share_revoked", user_id=owner_id(), share_id=share_id)
     flash("The link is revoked; it now shows “not found”.", "success")
-    return redirect(url_for("albums.share_page", album_id=album_id), code=303)
+    # The Shared links page posts here too, and asks to come back to itself.
+    return _back(url_for("albums.share_page", album_id=album_id))
 
 
 @bp.post("/links/<share_id>/password")

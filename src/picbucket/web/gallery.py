@@ -10,12 +10,14 @@ from werkzeug.wrappers import Response
 from picbucket.domain import InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
+from picbucket.services.links import create_link
 from picbucket.services.uploads import IMMUTABLE_CACHE, store_image
 from picbucket.web import photos
 from picbucket.web.auth import safe_next
 from picbucket.web.bearer_media import bytes_reader
 from picbucket.web.context import backends, owner_id, settings
 from picbucket.web.image_page import NEW_SHARE_KEY, render_image_page
+from picbucket.web.link_forms import link_options
 from picbucket.web.logs import log_event
 from picbucket.web.media import download_filename, variant_response
 from picbucket.web.security import limiter
@@ -148,12 +150,13 @@ def delete(image_id: str) -> Response:
 @bp.post("/images/<image_id>/shares")
 @login_required
 def create_share(image_id: str) -> Response:
-    """Create a share link, then redirect: a reload shows the page, not another link."""
-    new = share_service.create_share(
+    """Create a share link (expiry, optional password and view limit), then redirect:
+    a reload shows the page, not another link."""
+    new = create_link(
         backends(),
         owner_id(),
-        image_id,
-        request.form.get("expires", "7d"),
+        link_options(request.form),
+        image_id=image_id,
         token_key=settings().secret_key,
     )
     log_event("share", user_id=owner_id(), image_id=image_id, share_id=new.share.id)
@@ -170,6 +173,8 @@ def revoke_share(share_id: str) -> Response:
     flash("The link is revoked; it now shows “not found”.", "success")
     if safe_next(request.form.get("next")) == url_for("gallery.shared_links"):
         return redirect(url_for("gallery.shared_links"))
+    if share.album_id:  # an album link has no image page to go back to
+        return redirect(url_for("albums.share_page", album_id=share.album_id))
     return redirect(url_for("gallery.image_page", image_id=share.image_id))
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, redirect, render_template
 from werkzeug.wrappers import Response
 
-from picbucket.domain import Image, Variant
+from picbucket.domain import Image, Share, Variant
 from picbucket.services.shares import count_view, open_share
 from picbucket.web.context import backends, settings
 from picbucket.web.media import variant_response
@@ -19,6 +19,9 @@ bp = Blueprint("share", __name__, url_prefix="/s")
 # Viewers' browsers may reuse the bytes briefly; a revoked link stops working for
 # everyone within this time (no shared cache in front of Cloud Run by default).
 SHARED_CACHE = "public, max-age=300"
+# Behind a password: only the browser that unlocked it may keep a copy, never a shared cache.
+PROTECTED_PAGE_CACHE = "private, no-store"
+PROTECTED_CACHE = "private, max-age=300"
 SIGNED_URL_TTL = timedelta(minutes=10)
 
 
@@ -40,32 +43,33 @@ def page(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
     html = render_template(
         "share.html", image=image, share=share, links=share_links(image, token), **urls
     )
-    return html, 200, {"Cache-Control": "no-cache"}
+    cache = PROTECTED_PAGE_CACHE if share.password_hash else "no-cache"
+    return html, 200, {"Cache-Control": cache}
 
 
 @bp.get("/<token>/image.<ext>")
 def image(token: str, ext: str) -> Response:
     """Serve the shared image's original (the "direct image" link)."""
-    shared = _unlocked(token)
-    return _serve(shared, shared.original, ext)
+    share, shared = _unlocked(token)
+    return _serve(share, shared, shared.original, ext)
 
 
 @bp.get("/<token>/display.<ext>")
 def display(token: str, ext: str) -> Response:
     """Serve the screen-sized rendition the share page and link previews show."""
-    shared = _unlocked(token)
-    return _serve(shared, shared.shown, ext)
+    share, shared = _unlocked(token)
+    return _serve(share, shared, shared.shown, ext)
 
 
-def _unlocked(token: str) -> Image:
+def _unlocked(token: str) -> tuple[Share, Image]:
     # page_opened: the last view a limit allows may still load its page's image.
     share, shared = open_share(backends(), settings(), token, page_opened=True)
     if not is_unlocked(share):
         abort(404)
-    return shared
+    return share, shared
 
 
-def _serve(shared: Image, variant: Variant, ext: str) -> Response:
+def _serve(share: Share, shared: Image, variant: Variant, ext: str) -> Response:
     """Stream one of the shared image's files, or redirect to a signed URL."""
     if not variant.key.endswith(f".{ext}"):
         abort(404)
@@ -77,7 +81,7 @@ def _serve(shared: Image, variant: Variant, ext: str) -> Response:
             return response
     return variant_response(
         variant,
-        cache_control=SHARED_CACHE,
+        cache_control=PROTECTED_CACHE if share.password_hash else SHARED_CACHE,
         download_name=f"picbucket-{shared.id}.{ext}",
         embeddable=True,
     )
