@@ -222,6 +222,27 @@ def guarded(target: T, guard: Guard) -> T:
     return cast(T, _Guarded(target, guard))
 
 
+# A readiness ping's own limit: inside /readyz's 1.5 s budget, so a ping started by
+# one probe is over by the next.
+PROBE_TIMEOUT = 1.2
+
+
+class OneAttempt:
+    """Health check making a single attempt, without the client library's retries.
+
+    A ping that retries (Cloud Storage backs off for up to 120 s) is still asleep
+    between attempts when the backend comes back, and readiness would report the
+    recovery only once it wakes; one short attempt per probe reports it at once.
+    """
+
+    def __init__(self, attempt: Callable[[], object]) -> None:
+        self._attempt = attempt
+
+    def ping(self) -> None:
+        """Make the attempt; raise whatever it raises."""
+        self._attempt()
+
+
 class BreakerAwareCheck:
     """A health check whose success also closes the backend's breaker.
 

@@ -12,11 +12,13 @@ from typing import Any, cast
 
 from picbucket.ports import AlbumRepository, Backends, BlobStore, HealthCheck, RecordStore
 from picbucket.resilience import (
+    PROBE_TIMEOUT,
     Ballast,
     BreakerAwareCheck,
     CircuitBreaker,
     DiskSpace,
     Guard,
+    OneAttempt,
     cap_firestore_client,
     cap_http_session,
     guarded,
@@ -88,9 +90,14 @@ def _build_blob_store(settings: Settings) -> tuple[BlobStore, HealthCheck]:
         from picbucket.adapters.gcs_blobs import GcsBlobStore
 
         gcs = GcsBlobStore.from_settings(settings)
+        client, bucket = cast(Any, gcs)._client, cast(Any, gcs)._bucket
         # Per-attempt cap inside the client; the Guard bounds the whole call.
-        cap_http_session(cast(Any, gcs)._client._http, settings.blobs_deadline_seconds)
-        return gcs, gcs
+        cap_http_session(client._http, settings.blobs_deadline_seconds)
+        return gcs, OneAttempt(
+            lambda: list(
+                client.list_blobs(bucket, max_results=1, retry=None, timeout=PROBE_TIMEOUT)
+            )
+        )
     from picbucket.adapters.local_blobs import LocalBlobStore
 
     # Half the readiness floor stays free for deletes and the SQLite journal.
@@ -108,6 +115,10 @@ def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
         firestore = FirestoreRecords.from_settings(settings)
         cap_firestore_client(firestore.client, settings.records_deadline_seconds)
         backends = _backends(blobs, firestore, FirestoreAlbums(firestore.client))
+        probe = firestore.client.collection("_health").document("ping")
+        backends.health["records"] = OneAttempt(
+            lambda: probe.get(retry=None, timeout=PROBE_TIMEOUT)
+        )
         backends.idempotency = FirestoreIdempotency(firestore.client)
         return backends
     from picbucket.adapters.sqlite_albums import SqliteAlbums
