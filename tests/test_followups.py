@@ -3,6 +3,9 @@ links that stop with their owner, trash wording, link options, export links, ide
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -180,3 +183,35 @@ def test_shared_links_page_revokes_an_album_link_through_the_album_route(
     assert revoked.headers["Location"] == "/shares"
     assert "Lisbon" not in alice.get("/shares").get_data(as_text=True)
     assert client.get(path_of(link["share_url"])).status_code == 404
+
+
+# -- 5. the export lists links, never their tokens -------------------------------------
+
+
+def test_export_manifest_lists_links_without_tokens(alice: FlaskClient) -> None:
+    photo = _photo(alice, seed=5)
+    image_link = json_of(_api(alice, "POST", f"/images/{photo}/shares", {"max_views": 3}))
+    album = json_of(_api(alice, "POST", "/albums", {"title": "Porto"}))
+    album_body = {"password": "ribeira", "allow_originals": True}
+    album_link = json_of(_api(alice, "POST", f"/albums/{album['id']}/shares", album_body))
+    _api(alice, "DELETE", f"/shares/{image_link['id']}")
+
+    answer = alice.get("/settings/export.zip")
+    assert answer.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(answer.data))
+    assert archive.testzip() is None  # every CRC checks out
+    raw = archive.read("manifest.json").decode()
+    manifest = json.loads(raw)
+    links = {link["id"]: link for link in manifest["links"]}
+    assert set(links) == {image_link["id"], album_link["id"]}
+    assert links[image_link["id"]]["image_id"] == photo
+    assert links[image_link["id"]]["max_views"] == 3
+    assert links[image_link["id"]]["revoked"] is not None
+    assert links[album_link["id"]]["album_id"] == album["id"]
+    assert links[album_link["id"]]["has_password"] is True
+    assert links[album_link["id"]]["allow_originals"] is True
+    for secret in (image_link["share_url"], album_link["share_url"]):
+        assert path_of(secret).rsplit("/", 1)[-1] not in raw
+    assert "scrypt" not in raw and "token" not in raw
+    [entry] = manifest["photos"]
+    assert archive.read(entry["file"]) == alice.get(f"/images/{photo}/download").data

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from picbucket.domain import (
     Album,
@@ -141,6 +142,21 @@ def open_share(
     if image is None or image.status is not ImageStatus.READY:
         raise NotFound(GONE)
     return share, image
+
+
+def share_record(share: Share) -> dict[str, Any]:
+    """Return a link as plain JSON data, for the API and the export (never its token)."""
+    return {
+        "id": share.id,
+        "image_id": share.image_id,
+        "album_id": share.album_id,
+        "has_password": share.password_hash is not None,
+        "max_views": share.max_views,
+        "views": share.views,
+        "created": share.created.isoformat(),
+        "expires": share.expires.isoformat() if share.expires else None,
+        "revoked": share.revoked.isoformat() if share.revoked else None,
+    }
 
 
 def list_shares(backends: Backends, owner_id: str, image_id: str | None = None) -> list[Share]:

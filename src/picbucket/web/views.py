@@ -8,6 +8,7 @@ from flask import url_for
 from markupsafe import escape
 
 from picbucket.domain import Image, Quota, Share, Usage, Variant
+from picbucket.services.shares import share_record
 from picbucket.services.uploads import quota_for
 from picbucket.web.context import backends, settings
 
@@ -87,17 +88,7 @@ def share_links(image: Image, token: str) -> dict[str, str]:
 
 def share_json(share: Share) -> dict[str, Any]:
     """Return the API representation of a share link (its token is never stored)."""
-    return {
-        "id": share.id,
-        "image_id": share.image_id,
-        "album_id": share.album_id,
-        "has_password": share.password_hash is not None,
-        "max_views": share.max_views,
-        "views": share.views,
-        "created": share.created.isoformat(),
-        "expires": share.expires.isoformat() if share.expires else None,
-        "revoked": share.revoked.isoformat() if share.revoked else None,
-    }
+    return share_record(share)
 
 
 def owner_quota_json(owner_id: str) -> dict[str, Any]:
