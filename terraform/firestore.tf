@@ -53,6 +53,10 @@ resource "google_firestore_index" "composite" {
 }
 
 # Single-field index exemptions and TTL policies ("fieldOverrides" in the same file).
+# Among them: a TTL policy on the `idempotency` collection group's `expires_at` (each
+# Idempotency-Key is deleted by Firestore a day after its upload; a TTL field is not
+# indexed, so it makes no hotspot), and a collection-group index on `created` for
+# reconcile's count of the keys TTL has not deleted yet.
 resource "google_firestore_field" "override" {
   for_each = local.firestore_field_overrides
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ import imagefiles
 from conftest import csrf_token, sign_in
 from helpers import elements, json_of, path_of, upload, user_id_of
 from picbucket.domain import human_bytes
+from picbucket.ports import Backends
+from picbucket.services.reconcile import reconcile
 from picbucket.settings import MIB
 
 ADMIN = "admin@example.com"
@@ -215,3 +218,26 @@ def test_export_manifest_lists_links_without_tokens(alice: FlaskClient) -> None:
     assert "scrypt" not in raw and "token" not in raw
     [entry] = manifest["photos"]
     assert archive.read(entry["file"]) == alice.get(f"/images/{photo}/download").data
+
+
+# -- 6. reconcile forgets expired Idempotency-Keys and says how many ---------------------
+
+
+def test_reconcile_purges_expired_idempotency_keys_and_counts_them(
+    alice: FlaskClient, backends: Backends
+) -> None:
+    first = upload(alice, imagefiles.noise_png((40, 30), seed=6), **{"Idempotency-Key": "k-old"})
+    assert first.status_code == 201
+    soon = reconcile(backends, dry_run=False, now=backends.clock() + timedelta(hours=23))
+    assert soon.expired_keys == 0
+    dry = reconcile(backends, dry_run=True, now=backends.clock() + timedelta(hours=25))
+    assert "expired idempotency keys removed: not counted in a dry run" in dry.summary()
+
+    later = reconcile(backends, dry_run=False, now=backends.clock() + timedelta(hours=25))
+    assert later.expired_keys == 1 and not later.errors
+    assert "expired idempotency keys removed: 1" in later.summary()
+    again = reconcile(backends, dry_run=False, now=backends.clock() + timedelta(hours=26))
+    assert again.expired_keys == 0
+    # Forgotten: the same key now stores a new upload instead of answering the old one.
+    reused = upload(alice, imagefiles.noise_png((40, 30), seed=7), **{"Idempotency-Key": "k-old"})
+    assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers

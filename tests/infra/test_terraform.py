@@ -668,6 +668,26 @@ def test_firestore_index_file_is_valid_and_keys_are_unique() -> None:
     assert len(overrides) == len(set(overrides))
 
 
+def test_idempotency_keys_expire_by_a_firestore_ttl_policy(tf: Config) -> None:
+    # firestore.tf turns each fieldOverride into a google_firestore_field, keyed as below,
+    # with a ttl_config block where the override says "ttl": true.
+    config = json.loads((ROOT / "firestore.indexes.json").read_text())
+    fields = {f"{o['collectionGroup']} {o['fieldPath']}": o for o in config["fieldOverrides"]}
+    expiry = fields["idempotency expires_at"]
+    assert expiry["ttl"] is True
+    assert expiry["indexes"] == [], "a TTL field is exempt from indexing (no hotspot)"
+    # reconcile purges what TTL has not deleted yet: a collection-group range on created.
+    scopes = {index["queryScope"] for index in fields["idempotency created"]["indexes"]}
+    assert "COLLECTION_GROUP" in scopes
+    field = tf.resource("google_firestore_field", "override")
+    assert _interpolated(field["for_each"]) == "local.firestore_field_overrides"
+    [ttl] = [block["ttl_config"] for block in field["dynamic"] if "ttl_config" in block]
+    assert _interpolated(ttl["for_each"]) == "try(each.value.ttl, false) ? [1] : []"
+    # The adapter writes the field the policy names, as a timestamp a day after creation.
+    adapter = (ROOT / "src/picbucket/adapters/firestore_idempotency.py").read_text()
+    assert 'IDEMPOTENCY = "idempotency"' in adapter and '"expires_at": record.created' in adapter
+
+
 def test_registry_is_docker_with_cleanup(tf: Config) -> None:
     registry = tf.resource("google_artifact_registry_repository", "images")
     assert registry["format"] == "DOCKER"

@@ -13,7 +13,9 @@ before any blob, and deletes mark the record (deleting) before removing blobs
 - a photo in the trash longer than ``trash_days``: purged like a delete (marked
   ``deleting`` first, so a run stopped half-way is finished by the next);
 - an account marked ``deleting`` (the person left, or an administrator deleted it)
-  whose removal was interrupted: finished (``account_deletion``).
+  whose removal was interrupted: finished (``account_deletion``);
+- an Idempotency-Key older than ``IDEMPOTENCY_TTL``: deleted (on Firestore a TTL
+  policy deletes them too, within a day; this keeps SQLite small and counts them).
 
 It plans first, then acts on exactly that plan, and only if the plan passes the
 guards (``Guards``): a record store that came back empty, or pointed at the wrong
@@ -40,7 +42,7 @@ from picbucket.ports import Backends, BlobInfo
 from picbucket.services.account_deletion import finish_account_deletion
 from picbucket.services.direct_uploads import INCOMING_PREFIX
 from picbucket.services.images import finish_delete
-from picbucket.services.uploads import USERS_PREFIX
+from picbucket.services.uploads import IDEMPOTENCY_TTL, USERS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class ReconcilePlan:
 
     grace: timedelta
     cutoff: datetime
+    # Idempotency-Keys bound before this are expired (the upload API forgets them).
+    keys_expired_before: datetime | None = None
     stale_pending: list[Image] = field(default_factory=list)
     finished_deletes: list[Image] = field(default_factory=list)
     orphan_blobs: list[BlobInfo] = field(default_factory=list)
@@ -149,6 +153,8 @@ class ReconcileReport:
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     refused: list[str] = field(default_factory=list)  # why the guards stopped the run
+    # Expired Idempotency-Keys deleted; None: not counted (a dry run, or no key store).
+    expired_keys: int | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -186,6 +192,8 @@ class ReconcileReport:
             f"{len(self.purged_trash)}",
             f"  account deletions {'would be finished' if self.dry_run else 'finished'}: "
             f"{len(self.deleted_accounts)}",
+            "  expired idempotency keys removed: "
+            + ("not counted in a dry run" if self.expired_keys is None else f"{self.expired_keys}"),
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
@@ -221,7 +229,7 @@ def plan_reconcile(
     ``trash_days`` None leaves the trash alone.
     """
     now = now or backends.clock()
-    plan = ReconcilePlan(grace=grace, cutoff=now - grace)
+    plan = ReconcilePlan(grace=grace, cutoff=now - grace, keys_expired_before=now - IDEMPOTENCY_TTL)
     plan.deleting_accounts = [user.id for user in backends.users.marked_deleting()]
     if trash_days is not None:
         plan.expired_trash = _expired_trash(backends, now - timedelta(days=trash_days))
@@ -277,11 +285,24 @@ def carry_out(
             _attempt(report, temp.key, backends.blobs.delete_partial, temp.key)
         for image in plan.expired_trash:
             _attempt(report, _ref(image), _purge, backends, image)
+        _purge_expired_keys(backends, plan, report)
     log.info(
         "reconcile finished",
         extra={"dry_run": dry_run, "changed": report.changed, "errors": len(report.errors)},
     )
     return report
+
+
+def _purge_expired_keys(backends: Backends, plan: ReconcilePlan, report: ReconcileReport) -> None:
+    keys = backends.idempotency
+    if keys is None or plan.keys_expired_before is None:
+        return
+    before = plan.keys_expired_before
+
+    def purge() -> None:
+        report.expired_keys = keys.purge(before)
+
+    _attempt(report, "expired idempotency keys", purge)
 
 
 def _plan_image_blobs(backends: Backends, plan: ReconcilePlan) -> None:
