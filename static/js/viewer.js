@@ -34,7 +34,8 @@
   var VIEWABLE = ["image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"];
 
   function links() {
-    return Array.prototype.slice.call(gallery.querySelectorAll("a.gallery-link[data-photo]"));
+    // Tiles just moved to the trash stay hidden in the grid (for Undo): skip them.
+    return Array.prototype.slice.call(gallery.querySelectorAll("li:not([hidden]) > a.gallery-link[data-photo]"));
   }
   function photoOf(link) { return JSON.parse(link.dataset.photo); }
   function linkOf(id) {
@@ -80,7 +81,7 @@
     var page = path(photo.page_url);
     part("download").href = page + "/download";
     part("details").href = page;
-    part("share").href = page + "#expires";  // the image page's "Link works for" choice
+    part("share").href = page + "#share";  // the image page's Share section
     part("delete").action = page + "/delete";
     updateButtons();
     preloadNeighbours();
@@ -268,7 +269,7 @@
   gallery.addEventListener("click", function (event) {
     var link = event.target.closest("a.gallery-link[data-photo]");
     // Modified clicks keep their meaning (new tab, download...): the plain page opens.
-    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
     detached = null;
     open(photoOf(link), true);
