@@ -241,3 +241,23 @@ def test_reconcile_purges_expired_idempotency_keys_and_counts_them(
     # Forgotten: the same key now stores a new upload instead of answering the old one.
     reused = upload(alice, imagefiles.noise_png((40, 30), seed=7), **{"Idempotency-Key": "k-old"})
     assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers
+
+
+def test_shared_links_page_sets_and_removes_a_links_password(
+    alice: FlaskClient, client: FlaskClient
+) -> None:
+    photo = _photo(alice, seed=8)
+    link = json_of(_api(alice, "POST", f"/images/{photo}/shares", {}))
+    target = f"/links/{link['id']}/password"
+    [form] = elements(alice.get("/shares").get_data(as_text=True), "form", action=target)
+    assert [field["value"] for field in form.find("input", name="next")] == ["/shares"]
+
+    short = _post(alice, target, password="abc", next="/shares")
+    assert "4 to 200 characters" in alice.get(short.headers["Location"]).get_data(as_text=True)
+    assert client.get(path_of(link["share_url"])).status_code == 200
+    assert _post(alice, target, password="seagull", next="/shares").headers["Location"] == "/shares"
+    assert client.get(path_of(link["share_url"])).status_code == 401
+    listing = alice.get("/shares").get_data(as_text=True)
+    assert "Change or remove the password" in listing
+    assert _post(alice, target, password="", next="/shares").status_code == 303
+    assert client.get(path_of(link["share_url"])).status_code == 200
