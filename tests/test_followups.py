@@ -96,14 +96,19 @@ def test_album_and_image_links_of_a_disabled_owner_answer_404_until_enabled(
     assert [client.get(page).status_code for page in pages] == [200, 200]
     image_bytes = path_of(image_link["share_image_url"])
     assert client.get(image_bytes).status_code == 200
+    locked = json_of(_api(alice, "POST", f"/images/{photo}/shares", {"password": "gull"}))
+    unlock = "/unlock/" + path_of(locked["share_url"]).rsplit("/", 1)[-1]
 
     alice_id = user_id_of(alice)
     assert _post(admin, f"/admin/people/{alice_id}/disable").status_code == 302
     assert [client.get(page).status_code for page in pages] == [404, 404]
     assert client.get(image_bytes).status_code == 404
+    # Even the right password learns nothing: the same 404 as an unknown link.
+    assert client.post(unlock, data={"password": "gull"}).status_code == 404
 
     assert _post(admin, f"/admin/people/{alice_id}/enable").status_code == 302
     assert [client.get(page).status_code for page in pages] == [200, 200]
+    assert client.post(unlock, data={"password": "gull"}).status_code == 303
 
 
 # -- 3. the trash, in words --------------------------------------------------------------

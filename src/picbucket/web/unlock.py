@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from picbucket.domain import Share, hash_secret, is_id
 from picbucket.services.passwords import verify_password
+from picbucket.services.shares import require_owner_allowed
 from picbucket.web.context import backends, settings
 from picbucket.web.logs import log_event
 from picbucket.web.security import csrf, limiter
@@ -67,6 +68,7 @@ def unlock(token: str) -> Response | tuple[str, int]:
     share = backends().shares.by_token_hash(hash_secret(token)) if is_id(token) else None
     if share is None or share.password_hash is None or not share.is_live(backends().clock()):
         abort(404)
+    require_owner_allowed(backends(), settings(), share)  # as the link itself would answer
     password = request.form.get("password", "")
     if not verify_password(password, share.password_hash):
         log_event("share_unlock_failed", share_id=share.id)
