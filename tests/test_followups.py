@@ -9,33 +9,19 @@ import zipfile
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 import imagefiles
-from conftest import csrf_token, sign_in
+from conftest import csrf_token
 from helpers import elements, json_of, path_of, upload, user_id_of
 from picbucket.domain import human_bytes
 from picbucket.ports import Backends
 from picbucket.services.reconcile import reconcile
 from picbucket.settings import MIB
+from test_people import admin, settings_overrides
 
-ADMIN = "admin@example.com"
-
-
-@pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """An administrator, and a default quota of 3 photos so an override is visible."""
-    return {"admin_emails": (ADMIN,), "quota_images": 3}
-
-
-@pytest.fixture
-def admin(app: Flask) -> FlaskClient:
-    """A browser signed in as the administrator."""
-    browser = app.test_client()
-    assert sign_in(browser, ADMIN).status_code == 302
-    return browser
+# An administrator, and a default quota of 3 photos so an override is visible.
+__all__ = ["admin", "settings_overrides"]  # fixtures used by name
 
 
 def _post(client: FlaskClient, path: str, **form: str) -> Any:
