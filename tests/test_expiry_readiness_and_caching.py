@@ -136,3 +136,22 @@ def test_if_range_serves_the_range_only_while_the_copy_is_current(alice: FlaskCl
 
     plain = alice.get(url, headers={"Range": "bytes=10-19"})
     assert plain.status_code == 206 and plain.data == whole.data[10:20]
+    assert plain.headers["Content-Length"] == "10"
+    assert whole.headers["Content-Length"] == str(len(whole.data))
+
+
+def test_conditional_and_unsatisfiable_requests_keep_their_headers(alice: FlaskClient) -> None:
+    image = json_of(upload(alice, imagefiles.jpeg((300, 200)), "x.jpg"))
+    url = path_of(image["image_url"])
+    whole = alice.get(url)
+    etag = whole.headers["ETag"]
+
+    cached = alice.get(url, headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.data == b""
+    assert cached.headers["ETag"] == etag  # the browser keeps using its copy
+    assert cached.headers["Cache-Control"] == whole.headers["Cache-Control"]
+
+    beyond = alice.get(url, headers={"Range": f"bytes={len(whole.data) + 10}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(whole.data)}"
+    assert beyond.headers["ETag"] == etag
