@@ -182,6 +182,7 @@
       })
       .then(function (page) {
         page.items.forEach(appendPhoto);
+        gallery.dispatchEvent(new CustomEvent("picbucket:tiles"));
         loadedCursors.push(cursor);
         announce(page.items.length === 1 ? "Loaded 1 more image." : "Loaded " + page.items.length + " more images.");
         if (page.next_cursor) {
@@ -559,6 +560,7 @@
           ui.done("Uploaded");
           document.getElementById("gallery-empty").classList.add("d-none");
           prependUpload(image);
+          gallery.dispatchEvent(new CustomEvent("picbucket:tiles"));
           showQuota(image.quota);
           announce((file.name || "The pasted image") + " is uploaded.");
         })
@@ -983,7 +985,8 @@
       else if (action === "share") openSharer();
     });
 
-    // Tiles that arrive later (next pages, uploads) show their check state too.
+    // Tiles that arrive later (next pages, uploads) make "Select all loaded" useful again.
+    gallery.addEventListener("picbucket:tiles", refresh);
     refresh();
   }
 })();

@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import BrowserContext, FilePayload, Locator, Page, Request, expect
+from playwright.sync_api import BrowserContext, FilePayload, Locator, Page, Request, Route, expect
 
 from e2e.browsing import DESKTOP, PHONE, LiveServer, Watch, picture, screenshot
 from e2e.test_accessibility import axe_problems
@@ -324,3 +324,38 @@ def test_duplicate_upload_is_said_not_added(
     expect(page.locator("#quota-images")).to_have_text("1 image")
     said.click()
     expect(page.locator("#viewer-title")).to_have_text("sunset")
+
+
+def test_select_all_takes_what_is_loaded(
+    start_server: Callable[..., LiveServer], new_context: Callable[..., BrowserContext]
+) -> None:
+    """ "Select all loaded" takes the page's photos; the next page's can be added after."""
+    server, _ = gallery_of(start_server, PHOTOS, page_size=4)
+    # The next page is held back until the first four are selected (the grid would
+    # otherwise fetch it at once: the Load more button is in view).
+    held: list[Route] = []
+    context = new_context(base_url=server.url, viewport=DESKTOP)
+    context.route(re.compile(r"/api/v1/images\?cursor="), lambda route: held.append(route))
+    http = server.sign_in_http(ALICE)
+    context.add_cookies(
+        [{"name": c.name, "value": c.value or "", "url": server.url} for c in http.cookies]
+    )
+    page = context.new_page()
+    page.goto("/")
+    expect(page.locator("#gallery li.gallery-item")).to_have_count(4)
+    check(page, TITLES[0]).click()
+    select_all = bar(page).get_by_role("button", name="Select all loaded")
+    select_all.click()
+    expect(bar(page).get_by_role("status")).to_have_text("4 selected")
+    expect(select_all).to_have_attribute("aria-disabled", "true")
+    for _ in range(100):  # the grid asked for the next page as soon as it showed
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#gallery li.gallery-item")).to_have_count(6)
+    expect(select_all).to_have_attribute("aria-disabled", "false")
+    select_all.click()
+    expect(bar(page).get_by_role("status")).to_have_text("6 selected")
+    assert selected_titles(page) == TITLES
