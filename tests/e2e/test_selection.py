@@ -96,7 +96,10 @@ def test_select_then_album_share_download_trash(
     page.goto("/")
     check(page, TITLES[3]).click()
     bar(page).get_by_role("button", name="Add to album").click()
-    page.get_by_role("button", name=re.compile(r"Picked three\s*3 photos")).click()
+    existing = page.get_by_role("button", name=re.compile(r"Picked three\s*3 photos"))
+    expect(existing).to_be_visible()
+    screenshot(page, "gallery_selection_picker.png")
+    existing.click()
     expect(page.get_by_text("Added 1 photo to “Picked three”.")).to_be_visible()
 
     # Share as a new album link: the public page shows them to a visitor.
