@@ -640,6 +640,7 @@
     var toast = document.getElementById("select-toast");
     var picker = document.getElementById("album-picker");
     var sharer = document.getElementById("share-picker");
+    var MAX_BULK = 1000;  // the bulk API's and the zip form's limit per request
     var selected = {};   // id -> true
     var count = 0;
     var anchor = null;   // the tile a shift-click or Shift+arrow range starts from
@@ -979,6 +980,7 @@
       var action = button.dataset.select;
       if (action === "clear") { clear(); announce("Selection cleared."); }
       else if (action === "all") { tiles().forEach(function (li) { mark(li, true); }); refresh(); }
+      else if (count > MAX_BULK) say("Up to 1,000 photos at a time, please: " + count + " are selected.");
       else if (action === "trash") trash();
       else if (action === "download") download();
       else if (action === "album") openPicker();
