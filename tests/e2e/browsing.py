@@ -164,13 +164,18 @@ class Watch:
 
 
 def sign_in(page: Page, base_url: str, email: str) -> None:
-    """Sign in through the provider's own page, as a person would; land on the gallery."""
+    """Sign in through the provider's own page, as a person would; land back on the app.
+
+    Usually the gallery; the page a signed-out person had asked for, when there was one.
+    """
     page.goto(f"{base_url}/")
     page.get_by_role("link", name="Sign in").first.click()
     # oidc-provider-mock's form: type the email as the subject, press Authorize.
     page.locator("input[name=sub]").fill(email)
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{base_url}/")
+    page.wait_for_url(
+        re.compile("^" + re.escape(base_url) + r"/(\?.*)?$|^" + re.escape(base_url) + r"/settings$")
+    )
 
 
 def csrf_of(page: Page) -> str:
