@@ -422,7 +422,7 @@ def test_no_record_for_any_blob_deletes_nothing(backends: Backends) -> None:
     assert keys(backends) == lost
     assert len(report.refused) == 1
     assert "looks empty or is the wrong database" in report.refused[0]
-    assert report.summary().startswith("reconcile refused, nothing changed:")
+    assert "blob deletions REFUSED" in report.summary()
 
     forced = reconcile(backends, dry_run=False, grace=GRACE, now=later, guards=Guards(force=True))
     assert forced.refused == []
@@ -431,21 +431,40 @@ def test_no_record_for_any_blob_deletes_nothing(backends: Backends) -> None:
 
 
 def test_deleting_more_than_the_share_is_refused_unless_forced(backends: Backends) -> None:
+    """A refusal keeps the blobs; records, accounts and the trash are still tidied."""
+    from picbucket.domain import AccountChange
+
     alice = make_user(backends, "alice")
     now = datetime.now(UTC) + timedelta(hours=2)
     ready_images(backends, alice, 10, now - timedelta(hours=5))
     stale = image_record(alice, now - timedelta(hours=3), ImageStatus.PENDING)
     backends.images.add(stale, BIG)
+    # A photo trashed 40 days ago (past the 30-day trash period), blob-less like ``stale``.
+    expired = image_record(alice, now - timedelta(days=41), ImageStatus.READY)
+    backends.images.add(expired, BIG)
+    backends.images.move_many(
+        alice.id, [expired.id], ImageStatus.READY, ImageStatus.TRASHED, now - timedelta(days=40)
+    )
+    # Bob asked to leave; his removal was interrupted before it began.
+    bob = make_user(backends, "bob")
+    backends.users.change_account(bob.id, AccountChange(deleting=True), None)
     lost = orphans(backends, alice, 8)  # 8 of 28 blobs: 29 %, over 10 % (limit 5)
     before = keys(backends)
 
-    refused = reconcile(backends, dry_run=False, grace=GRACE, now=now)
+    refused = reconcile(backends, dry_run=False, grace=GRACE, now=now, trash_days=30)
     assert refused.refused == [
         "it would delete 8 of 28 blobs (29%), more than the 10% limit (5 blobs)"
     ]
-    # Nothing at all: not the blobs, not the stale record either.
+    # No blob goes…
     assert keys(backends) == before
-    assert backends.images.get(alice.id, stale.id) == stale
+    assert refused.orphan_blobs == []
+    # …but Bob's account, the stale upload and the expired trash do.
+    assert refused.deleted_accounts == [bob.id]
+    assert backends.users.get(bob.id) is None
+    assert backends.images.get(alice.id, stale.id) is None
+    assert backends.images.get(alice.id, expired.id) is None
+    assert refused.errors == []
+    assert "blob deletions REFUSED" in refused.summary()
 
     wider = reconcile(backends, dry_run=True, grace=GRACE, now=now, guards=Guards(0.5))
     assert wider.refused == []
@@ -453,7 +472,6 @@ def test_deleting_more_than_the_share_is_refused_unless_forced(backends: Backend
     forced = reconcile(backends, dry_run=False, grace=GRACE, now=now, guards=Guards(force=True))
     assert forced.refused == []
     assert keys(backends) == before - lost
-    assert backends.images.get(alice.id, stale.id) is None
 
 
 def test_a_normal_small_cleanup_proceeds(backends: Backends) -> None:
@@ -520,7 +538,7 @@ def test_cli_against_an_empty_record_store_deletes_nothing_and_exits_3(
     assert code == 3, out
     # The plan comes first, then why it was refused.
     assert out.index("orphan blobs to remove: 20") < out.index("REFUSED: the record store")
-    assert "reconcile refused, nothing changed" in out
+    assert "blob deletions REFUSED" in out
     assert {b.key for b in store.scan("users/")} == before
 
     code, out = run_cli(["reconcile", "--dry-run"], capsys)

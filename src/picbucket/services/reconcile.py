@@ -17,11 +17,13 @@ before any blob, and deletes mark the record (deleting) before removing blobs
 - an Idempotency-Key older than ``IDEMPOTENCY_TTL``: deleted (on Firestore a TTL
   policy deletes them too, within a day; this keeps SQLite small and counts them).
 
-It plans first, then acts on exactly that plan, and only if the plan passes the
-guards (``Guards``): a record store that came back empty, or pointed at the wrong
-database, makes every blob look like an orphan, so a plan that would remove more
-than a small share of the blobs, or any blob while no blob has a record, is refused
-unless forced.
+It plans first, then acts on exactly that plan. The guards (``Guards``) brake only
+the blob deletions (orphans and abandoned direct uploads): a record store that came
+back empty, or pointed at the wrong database, makes every blob look like an orphan,
+so removing more than a small share of the blobs, or any blob while no blob has a
+record, is refused unless forced. Everything driven by a record (account deletions,
+stale pending uploads, interrupted deletes, trash purges, expired keys) still runs:
+a refusal must not keep a person's account or trash around.
 
 Safe while users upload: a blob younger than the grace period may belong to an
 upload in progress (its record is written first, but the scan and the record check
@@ -42,6 +44,7 @@ from picbucket.ports import Backends, BlobInfo
 from picbucket.services.account_deletion import finish_account_deletion
 from picbucket.services.direct_uploads import INCOMING_PREFIX
 from picbucket.services.images import finish_delete
+from picbucket.services.trash import due_for_purge, purge_trashed
 from picbucket.services.uploads import IDEMPOTENCY_TTL, USERS_PREFIX
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,6 @@ log = logging.getLogger(__name__)
 # Blob keys are checked against records in batches: one existence query per batch.
 CHECK_BATCH = 300
 DEFAULT_GRACE = timedelta(hours=1)
-# Trash purged per run: bounded work per run (the Cloud Run job runs again later).
-PURGE_PER_RUN = 5000
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class ReconcilePlan:
     orphan_blobs: list[BlobInfo] = field(default_factory=list)
     abandoned_incoming: list[BlobInfo] = field(default_factory=list)
     stale_temp_files: list[BlobInfo] = field(default_factory=list)
-    # Trashed longer than the trash period (at most PURGE_PER_RUN per run).
+    # Trashed longer than the trash period (at most ``trash.PURGE_PER_RUN`` per run).
     expired_trash: list[Image] = field(default_factory=list)
     # Accounts marked ``deleting`` whose removal a crash or a stop interrupted.
     deleting_accounts: list[str] = field(default_factory=list)
@@ -172,12 +173,6 @@ class ReconcileReport:
 
     def summary(self) -> str:
         """Return a few human-readable lines for the command line and logs."""
-        if self.refused:
-            return "\n".join(
-                ["reconcile refused, nothing changed:"]
-                + [f"  {reason}" for reason in self.refused]
-                + ["  check the record store settings; run with --force if this is intended"]
-            )
         verb = "would remove" if self.dry_run else "removed"
         lines = [
             f"reconcile{' (dry run)' if self.dry_run else ''}:",
@@ -198,6 +193,10 @@ class ReconcileReport:
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
         ]
+        if self.refused:
+            lines += ["  blob deletions REFUSED (no orphan or direct-upload blob removed):"]
+            lines += [f"    {reason}" for reason in self.refused]
+            lines += ["    check the record store settings; run with --force if this is intended"]
         if self.errors:
             lines.append(f"  errors: {len(self.errors)} (see log); run again to retry")
         return "\n".join(lines)
@@ -232,7 +231,7 @@ def plan_reconcile(
     plan = ReconcilePlan(grace=grace, cutoff=now - grace, keys_expired_before=now - IDEMPOTENCY_TTL)
     plan.deleting_accounts = [user.id for user in backends.users.marked_deleting()]
     if trash_days is not None:
-        plan.expired_trash = _expired_trash(backends, now - timedelta(days=trash_days))
+        plan.expired_trash = due_for_purge(backends, now - timedelta(days=trash_days))
     # Materialise: carrying out removes records the query would be iterating over.
     for image in list(backends.images.unfinished(plan.cutoff)):
         stale = image.status is ImageStatus.PENDING
@@ -256,35 +255,41 @@ def plan_reconcile(
 def carry_out(
     backends: Backends, plan: ReconcilePlan, *, dry_run: bool, guards: Guards
 ) -> ReconcileReport:
-    """Do what ``plan`` says, if ``guards`` allow it; report what was (or would be) done."""
+    """Do what ``plan`` says; report what was (or would be) done.
+
+    A refusal of ``guards`` skips only the blob deletions (orphans, abandoned
+    direct uploads); ``report.refused`` says why.
+    """
+    refused = plan.refusals(guards)
+    orphans = [] if refused else plan.orphan_blobs
+    incoming = [] if refused else plan.abandoned_incoming
     report = ReconcileReport(
         dry_run=dry_run,
         stale_pending=[_ref(image) for image in plan.stale_pending],
         finished_deletes=[_ref(image) for image in plan.finished_deletes],
-        orphan_blobs=[blob.key for blob in plan.orphan_blobs],
-        abandoned_incoming=[blob.key for blob in plan.abandoned_incoming],
+        orphan_blobs=[blob.key for blob in orphans],
+        abandoned_incoming=[blob.key for blob in incoming],
         stale_temp_files=[temp.key for temp in plan.stale_temp_files],
         stale_temp_bytes=sum(temp.size for temp in plan.stale_temp_files),
         purged_trash=[_ref(image) for image in plan.expired_trash],
         deleted_accounts=list(plan.deleting_accounts),
         young_blobs_kept=plan.young_blobs_kept,
         young_temp_files_kept=plan.young_temp_files_kept,
-        refused=plan.refusals(guards),
+        refused=refused,
     )
-    if report.refused:
-        log.error("reconcile refused: %s", "; ".join(report.refused))
-        return report
+    if refused:
+        log.error("reconcile refused the blob deletions: %s", "; ".join(refused))
     if not dry_run:
         # First: a person who asked to leave is gone before anything else is tidied.
         for user_id in plan.deleting_accounts:
             _attempt(report, f"account {user_id}", finish_account_deletion, backends, user_id)
         _finish_records(backends, plan.stale_pending + plan.finished_deletes, report)
-        for blob in plan.orphan_blobs + plan.abandoned_incoming:
+        for blob in orphans + incoming:
             _attempt(report, blob.key, backends.blobs.delete, blob.key)
         for temp in plan.stale_temp_files:
             _attempt(report, temp.key, backends.blobs.delete_partial, temp.key)
         for image in plan.expired_trash:
-            _attempt(report, _ref(image), _purge, backends, image)
+            _attempt(report, _ref(image), purge_trashed, backends, image)
         _purge_expired_keys(backends, plan, report)
     log.info(
         "reconcile finished",
@@ -324,19 +329,6 @@ def _plan_image_blobs(backends: Backends, plan: ReconcilePlan) -> None:
                 plan.young_blobs_kept += 1
             elif not owned:
                 plan.orphan_blobs.append(blob)
-
-
-def _expired_trash(backends: Backends, before: datetime) -> list[Image]:
-    # Capped, so one run is bounded work; the next run (or Cloud Run job) goes on.
-    return backends.images.trashed_before(before, PURGE_PER_RUN)
-
-
-def _purge(backends: Backends, image: Image) -> None:
-    """Purge one expired trashed image: mark it deleting (if still trashed), then finish."""
-    if backends.images.set_status(
-        image.owner_id, image.id, ImageStatus.TRASHED, ImageStatus.DELETING
-    ):
-        finish_delete(backends, image)
 
 
 def _finish_records(backends: Backends, images: Iterable[Image], report: ReconcileReport) -> None:

@@ -2,8 +2,10 @@
 
 A trashed image keeps its record, blobs and quota charge; its status ``trashed``
 hides it from the gallery, albums and every share link at once (they serve only
-``ready`` images). Purging is reconcile's job (``purge_due``): batch by batch, each
-image first marked ``deleting`` so an interrupted purge is finished by the next run.
+``ready`` images). Purging expired trash is reconcile's job: it plans with
+``due_for_purge`` (at most ``PURGE_PER_RUN`` per run) and removes each with
+``purge_trashed``, which marks the image ``deleting`` first, so a purge stopped
+half-way is finished by the next run's "interrupted deletes" step.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ log = logging.getLogger(__name__)
 MAX_BULK = 1000
 # The trash page lists at most this many; emptying works through all of them.
 TRASH_PAGE = 1000
-# Reconcile purges this many expired images per query.
-PURGE_BATCH = 200
+# Expired photos purged per reconcile run: bounded work (the scheduled job runs again).
+PURGE_PER_RUN = 5000
 
 
 def checked_ids(image_ids: Sequence[str]) -> list[str]:
@@ -84,27 +86,21 @@ def empty_trash(backends: Backends, owner_id: str) -> int:
     return emptied
 
 
-def purge_due(backends: Backends, before: datetime, *, dry_run: bool = False) -> list[Image]:
-    """Delete every image trashed before ``before`` (all owners), batch by batch.
+def due_for_purge(backends: Backends, before: datetime) -> list[Image]:
+    """Return up to ``PURGE_PER_RUN`` images of any owner trashed before ``before``."""
+    return backends.images.trashed_before(before, PURGE_PER_RUN)
 
-    Safe to interrupt: an image is marked ``deleting`` before its blobs go, and
-    reconcile's "interrupted deletes" step finishes whatever a stop left behind.
+
+def purge_trashed(backends: Backends, image: Image) -> None:
+    """Delete one trashed image for good: mark it ``deleting`` (if still trashed), finish.
+
+    A photo restored since it was planned is left alone; a failure after the mark is
+    raised (the caller reports it) and the next reconcile finishes the delete.
     """
-    purged: list[Image] = []
-    while batch := backends.images.trashed_before(before, PURGE_BATCH):
-        if dry_run:
-            return batch
-        progressed = False
-        for image in batch:
-            if backends.images.set_status(
-                image.owner_id, image.id, ImageStatus.TRASHED, ImageStatus.DELETING
-            ):
-                progressed = True
-                _finish(backends, image)
-                purged.append(image)
-        if not progressed:
-            break
-    return purged
+    if backends.images.set_status(
+        image.owner_id, image.id, ImageStatus.TRASHED, ImageStatus.DELETING
+    ):
+        finish_delete(backends, image)
 
 
 def _finish(backends: Backends, image: Image) -> None:
