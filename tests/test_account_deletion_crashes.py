@@ -29,8 +29,8 @@ from picbucket.domain import (
 )
 from picbucket.ports import Backends
 from picbucket.services.account_deletion import finish_account_deletion
+from picbucket.services.links import LinkOptions, create_link
 from picbucket.services.reconcile import reconcile
-from picbucket.services.shares import create_share
 from picbucket.services.tokens import create_token
 from picbucket.services.uploads import store_image
 from picbucket.settings import Settings
@@ -116,7 +116,7 @@ def person(backends: Backends, settings: Settings, email: str) -> str:
         )
         for i in range(1, 4)
     ]
-    create_share(backends, user_id, images[0].id, "never")
+    create_link(backends, user_id, LinkOptions("never"), image_id=images[0].id)
     backends.images.move_many(
         user_id, [images[2].id], ImageStatus.READY, ImageStatus.TRASHED, backends.clock()
     )

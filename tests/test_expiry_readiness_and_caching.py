@@ -77,8 +77,8 @@ def test_share_liveness_at_the_edges() -> None:
     assert replace(share, views=1).is_live(T0)
     used_up = replace(share, views=2)
     assert not used_up.is_live(T0)  # the last allowed view was used
-    assert used_up.is_live(T0, page_opened=True)  # ...but its page may still load the image
-    assert not replace(used_up, views=3).is_live(T0, page_opened=True)
+    assert used_up.is_live(T0, viewed=True)  # ...but the page that used it loads its image
+    assert not replace(used_up, revoked=T0).is_live(T0, viewed=True)
     assert not replace(share, revoked=T0).is_live(T0)
 
 

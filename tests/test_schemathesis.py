@@ -34,7 +34,7 @@ from werkzeug.serving import make_server
 import imagefiles
 from picbucket import create_app
 from picbucket.ports import Backends
-from picbucket.services import shares, tokens
+from picbucket.services import links, tokens
 from picbucket.services.accounts import sign_in
 from picbucket.services.uploads import store_image
 from picbucket.settings import Settings
@@ -77,7 +77,7 @@ def served(issuer: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     with app.app_context():
         for name, data in (("a.png", imagefiles.png()), ("b.jpg", imagefiles.jpeg())):
             image = store_image(backends, config, user.id, io.BytesIO(data), name)
-        shares.create_share(backends, user.id, image.id, "7d")
+        links.create_link(backends, user.id, links.LinkOptions("7d"), image_id=image.id)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

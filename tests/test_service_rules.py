@@ -18,7 +18,7 @@ from helpers import json_of, upload, user_id_of
 from picbucket.domain import InvalidInput, NotFound
 from picbucket.imaging import DecodeBudget
 from picbucket.ports import Backends, BlobInfo
-from picbucket.services import direct_uploads, images, shares, tokens
+from picbucket.services import direct_uploads, images, links, shares, tokens
 from picbucket.services.reconcile import Guards, ReconcilePlan
 from picbucket.settings import Settings
 
@@ -89,8 +89,8 @@ def test_an_image_lists_only_its_own_links(alice: FlaskClient, backends: Backend
     owner = user_id_of(alice)
     first = json_of(upload(alice, imagefiles.png((20, 20)), "a.png"))["id"]
     second = json_of(upload(alice, imagefiles.png((30, 20)), "b.png"))["id"]
-    mine = shares.create_share(backends, owner, first, "1d")
-    shares.create_share(backends, owner, second, "1d")
+    mine = links.create_link(backends, owner, links.LinkOptions("1d"), image_id=first)
+    links.create_link(backends, owner, links.LinkOptions("1d"), image_id=second)
     assert [s.id for s in shares.list_shares(backends, owner, first)] == [mine.share.id]
     assert len(shares.list_shares(backends, owner)) == 2
 

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from picbucket.adapters.sqlite_records import POOL_SIZE, SqliteRecords
 from picbucket.domain import Image, ImageStatus, Quota, User, Variant, user_id_for
 from picbucket.ports import Backends
-from picbucket.services.shares import create_share
+from picbucket.services.links import LinkOptions, create_link
 
 REQUESTS = 5_000
 WARM = 500
@@ -82,7 +82,7 @@ def shared_image(backends: Backends) -> str:
         status=ImageStatus.READY,
     )
     backends.images.add(image, Quota(max_bytes=10**9, max_images=10))
-    return create_share(backends, user.id, image_id, "never").token
+    return create_link(backends, user.id, LinkOptions("never"), image_id=image_id).token
 
 
 def get(port: int, path: str) -> int:

@@ -11,8 +11,8 @@ from picbucket.domain import ImageStatus, InvalidInput, Share, hash_secret, new_
 from picbucket.ports import Backends
 from picbucket.services import trash
 from picbucket.services.images import delete_image
+from picbucket.services.links import OpenedLink, open_link
 from picbucket.services.reconcile import Guards, reconcile
-from picbucket.services.shares import open_share
 from picbucket.settings import Settings
 from test_reconcile import BIG, backends, image_record, keys, make_user, put, settings
 
@@ -42,12 +42,12 @@ def test_deleted_photo_goes_to_trash_its_link_stops_and_quota_still_counts(
     share = Share(new_id(), owner, photo, hash_secret(token), NOW - timedelta(days=1))
     backends.shares.add(share)
     backends.clock = lambda: NOW
-    assert open_share(backends, settings, token)[1].id == photo
+    assert _image_of(open_link(backends, settings, token)) == photo
 
     delete_image(backends, owner, photo)
 
     with pytest.raises(Exception, match="does not exist"):
-        open_share(backends, settings, token)
+        open_link(backends, settings, token)
     assert backends.images.page(owner, None, 10).items == []
     [trashed] = trash.trashed_images(backends, owner)
     assert trashed.trashed_at == NOW
@@ -57,7 +57,7 @@ def test_deleted_photo_goes_to_trash_its_link_stops_and_quota_still_counts(
     assert trash.restore_images(backends, owner, [photo]) == [photo]
     assert [i.id for i in backends.images.page(owner, None, 10).items] == [photo]
     # The link was not deleted by the trash: restoring brings it back.
-    assert open_share(backends, settings, token)[1].id == photo
+    assert _image_of(open_link(backends, settings, token)) == photo
 
 
 def test_empty_trash_removes_bytes_and_refunds_quota(backends: Backends) -> None:
@@ -109,3 +109,8 @@ def test_bulk_trash_of_1000_photos(backends: Backends) -> None:
     print(f"bulk trash of 1,000 photos: {elapsed:.2f} s")
     assert len(moved) == 1000
     assert backends.images.page(owner.id, None, 10).items == []
+
+
+def _image_of(opened: OpenedLink) -> str:
+    assert opened.image is not None
+    return opened.image.id

@@ -265,17 +265,16 @@ class Share:
     # Album links serve display renditions only unless the owner allows originals.
     allow_originals: bool = True
 
-    def is_live(self, now: datetime, *, page_opened: bool = False) -> bool:
+    def is_live(self, now: datetime, *, viewed: bool = False) -> bool:
         """Tell whether the link still opens what it points at.
 
-        ``page_opened``: a request for the bytes of a page already opened (and counted),
-        which the last allowed view may still load.
+        ``viewed``: the visitor holds a view already counted (the bytes its page needs),
+        so the view limit is not checked again; revoked or expired still ends it.
         """
-        allowed = None if self.max_views is None else self.max_views + int(page_opened)
         return (
             self.revoked is None
             and (self.expires is None or now < self.expires)
-            and (allowed is None or self.views < allowed)
+            and (viewed or self.max_views is None or self.views < self.max_views)
         )
 
 

@@ -198,6 +198,10 @@ class ImageRepository(Protocol):
         """Yield pending or deleting records created before ``before`` (all owners)."""
         ...
 
+    def unfinished_of(self, owner_id: str, limit: int) -> list[Image]:
+        """Return up to ``limit`` of the owner's pending or deleting records."""
+        ...
+
     def existing(self, refs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Return which (owner_id, image_id) pairs have a record, in one batch."""
         ...
@@ -286,8 +290,8 @@ class ShareRepository(Protocol):
         """Delete every share of an image (when the image is deleted)."""
         ...
 
-    def count_view(self, share_id: str) -> None:
-        """Add one to a share's view count (no-op for an unknown share)."""
+    def count_view(self, share_id: str) -> bool:
+        """Use one of a share's views atomically; False if none is left or no such share."""
         ...
 
     def set_password(
@@ -379,6 +383,10 @@ class TokenRepository(Protocol):
 
     def revoke(self, owner_id: str, token_id: str) -> bool:
         """Delete a token; return False if the owner has no such token."""
+        ...
+
+    def remove_for_owner(self, owner_id: str) -> int:
+        """Delete every token of the owner; return how many."""
         ...
 
     def touch(self, token_id: str, when: datetime) -> None:

@@ -282,6 +282,10 @@ class FirestoreImages:
         record and gives the reservation back. Nothing over the quota is ever
         kept; the worst case is that an upload which would fit is refused while a
         concurrent, refused one still holds its reservation (milliseconds).
+
+        The owner is read after the reservation: ``deleting`` or ``disabled`` (or
+        gone) undoes it and raises ``NotFound``. Read after, not before, so an
+        account deletion marked later always finds this record in its scan.
         """
         from google.cloud import firestore
 
@@ -297,7 +301,11 @@ class FirestoreImages:
         before = Usage(bytes=after["usage_bytes"] - image.bytes, images=after["usage_images"] - 1)
         try:
             quota.check(before, image.bytes)
-        except QuotaExceeded:
+            with _translate():
+                owner = user_ref.get().to_dict() or {}
+            if owner.get("deleting") or owner.get("disabled"):
+                raise NotFound("No such user.")
+        except (QuotaExceeded, NotFound):
             self._release(image_ref, user_ref, charge)
             raise
 
@@ -461,6 +469,21 @@ class FirestoreImages:
         with _translate():
             for snap in query.stream():
                 yield _image(snap)
+
+    def unfinished_of(self, owner_id: str, limit: int) -> list[Image]:
+        """Return up to ``limit`` of the owner's pending or deleting records."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        statuses = [ImageStatus.PENDING.value, ImageStatus.DELETING.value]
+        query = (
+            self._client.collection(USERS)
+            .document(owner_id)
+            .collection(IMAGES)
+            .where(filter=FieldFilter("status", "in", statuses))
+            .limit(limit)
+        )
+        with _translate():
+            return [_image(snap) for snap in query.stream()]
 
     def existing(self, refs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Return which (owner_id, image_id) pairs have a record, in batched reads."""
@@ -765,16 +788,31 @@ class FirestoreShares:
         with _translate():
             _delete_all(self._client, [snap.reference for snap in query.stream()])
 
-    def count_view(self, share_id: str) -> None:
-        """Add one to a share's view count with a server-side increment."""
+    def count_view(self, share_id: str) -> bool:
+        """Use one of a share's views; False if none is left (or no such share).
+
+        Read and write in one transaction: parallel opens of the last view retry
+        against each other's write, so only one gets it.
+        """
         from google.cloud import firestore
 
         ref = self._client.collection(SHARES).document(share_id)
-        try:
-            with _translate():
-                ref.update({"views": firestore.Increment(1)})
-        except NotFound:
-            return  # revoked and deleted with its image between the read and this write
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return False  # revoked and deleted with its image since it was opened
+            doc = snap.to_dict() or {}
+            views, limit = int(doc.get("views", 0)), doc.get("max_views")
+            if limit is not None and views >= limit:
+                return False
+            transaction.update(ref, {"views": views + 1})
+            return True
+
+        with _translate():
+            counted: bool = run(self._client.transaction())
+        return counted
 
 
 class FirestoreTokens:
@@ -823,6 +861,18 @@ class FirestoreTokens:
         with _translate():
             result: bool = run(self._client.transaction())
         return result
+
+    def remove_for_owner(self, owner_id: str) -> int:
+        """Delete every token of the owner; return how many."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._client.collection(TOKENS).where(
+            filter=FieldFilter("owner_id", "==", owner_id)
+        )
+        with _translate():
+            refs = [snap.reference for snap in query.stream()]
+            _delete_all(self._client, refs)
+        return len(refs)
 
     def touch(self, token_id: str, when: datetime) -> None:
         """Record that a token was just used; a revoked token is left alone."""

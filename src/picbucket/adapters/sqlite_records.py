@@ -328,18 +328,24 @@ class SqliteImages:
         self._db = db
 
     def add(self, image: Image, quota: Quota) -> None:
-        """Insert a record and charge the owner, or raise ``QuotaExceeded``."""
+        """Insert a record and charge the owner, or raise ``QuotaExceeded``.
+
+        ``NotFound`` if the owner is gone, disabled or being deleted: an upload racing
+        an account deletion must not leave a record behind the deletion's scan.
+        """
         with self._db.transaction() as conn:
             charged = conn.execute(
                 "UPDATE users SET used_bytes = used_bytes + ?, image_count = image_count + 1"
-                " WHERE id = ? AND used_bytes + ? <= ? AND image_count + 1 <= ?",
+                " WHERE id = ? AND deleting = 0 AND disabled = 0"
+                " AND used_bytes + ? <= ? AND image_count + 1 <= ?",
                 (image.bytes, image.owner_id, image.bytes, quota.max_bytes, quota.max_images),
             ).rowcount
             if charged != 1:
                 row = conn.execute(
-                    "SELECT used_bytes, image_count FROM users WHERE id = ?", (image.owner_id,)
+                    "SELECT used_bytes, image_count, deleting, disabled FROM users WHERE id = ?",
+                    (image.owner_id,),
                 ).fetchone()
-                if row is None:
+                if row is None or row["deleting"] or row["disabled"]:
                     raise NotFound("No such user.")
                 quota.check(Usage(row["used_bytes"], row["image_count"]), image.bytes)
                 raise QuotaExceeded("That would take you over your quota.")  # not reached
@@ -437,6 +443,14 @@ class SqliteImages:
             (_ts(before),),
         )
         yield from (_image(row) for row in rows)
+
+    def unfinished_of(self, owner_id: str, limit: int) -> list[Image]:
+        """Return up to ``limit`` of the owner's pending or deleting records."""
+        rows = self._db.query(
+            "SELECT * FROM images WHERE owner_id = ? AND status IN ('pending', 'deleting') LIMIT ?",
+            (owner_id, limit),
+        )
+        return [_image(row) for row in rows]
 
     def existing(self, refs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Return which (owner_id, image_id) pairs have a record."""
@@ -727,10 +741,18 @@ class SqliteShares:
                 "DELETE FROM shares WHERE owner_id = ? AND album_id = ?", (owner_id, album_id)
             )
 
-    def count_view(self, share_id: str) -> None:
-        """Add one to a share's view count in place (no read-modify-write race)."""
+    def count_view(self, share_id: str) -> bool:
+        """Use one of a share's views; False if none is left (or no such share).
+
+        One conditional UPDATE: parallel opens of the last view cannot all get through.
+        """
         with self._db.transaction() as conn:
-            conn.execute("UPDATE shares SET views = views + 1 WHERE id = ?", (share_id,))
+            cursor = conn.execute(
+                "UPDATE shares SET views = views + 1"
+                " WHERE id = ? AND (max_views IS NULL OR views < max_views)",
+                (share_id,),
+            )
+            return cursor.rowcount == 1
 
 
 def _share(row: sqlite3.Row) -> Share:
@@ -792,6 +814,11 @@ class SqliteTokens:
                 "DELETE FROM tokens WHERE owner_id = ? AND id = ?", (owner_id, token_id)
             ).rowcount
         return changed == 1
+
+    def remove_for_owner(self, owner_id: str) -> int:
+        """Delete every token of the owner; return how many."""
+        with self._db.transaction() as conn:
+            return conn.execute("DELETE FROM tokens WHERE owner_id = ?", (owner_id,)).rowcount
 
     def touch(self, token_id: str, when: datetime) -> None:
         """Record the token's last use."""

@@ -8,6 +8,7 @@ ready) on each request, so revoking, trashing or removing stops it at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from picbucket.domain import (
     Album,
@@ -21,10 +22,11 @@ from picbucket.domain import (
     new_id,
 )
 from picbucket.ports import Backends
+from picbucket.services.accounts import refusal
 from picbucket.services.albums import get_album
 from picbucket.services.images import get_image
-from picbucket.services.passwords import hash_password
-from picbucket.services.shares import derive_token, parse_expiry, require_owner_allowed
+from picbucket.services.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
+from picbucket.services.shares import derive_token, parse_expiry
 from picbucket.settings import Settings
 
 # A new link lives this long unless the owner picks another choice ("never" included).
@@ -45,6 +47,15 @@ class LinkOptions:
 
 
 @dataclass(frozen=True)
+class OpenedLink:
+    """A live link a visitor opened, with what it points at (exactly one of the two)."""
+
+    share: Share
+    image: Image | None
+    album: Album | None
+
+
+@dataclass(frozen=True)
 class NewLink:
     """A just-created link; the token exists only here and in the owner's hands."""
 
@@ -52,6 +63,20 @@ class NewLink:
     token: str
     image: Image | None
     album: Album | None
+
+
+def check_options(options: LinkOptions) -> timedelta | None:
+    """Return the link's lifetime (None: never); ``InvalidInput`` for a bad expiry or limit.
+
+    Callers that create things for a link (an album of a selection) check first, so
+    a refused link leaves nothing behind.
+    """
+    expires_in = parse_expiry(options.expiry or DEFAULT_EXPIRY)
+    if options.max_views is not None and not 1 <= options.max_views <= MAX_VIEWS:
+        raise InvalidInput(f"A view limit is between 1 and {MAX_VIEWS:,}.")
+    if options.password is not None and not MIN_LENGTH <= len(options.password) <= MAX_LENGTH:
+        raise InvalidInput(f"A link password needs {MIN_LENGTH} to {MAX_LENGTH} characters.")
+    return expires_in
 
 
 def create_link(
@@ -64,9 +89,7 @@ def create_link(
     token_key: str | None = None,
 ) -> NewLink:
     """Create a link to one of the owner's images or albums with ``options``."""
-    expires_in = parse_expiry(options.expiry or DEFAULT_EXPIRY)
-    if options.max_views is not None and not 1 <= options.max_views <= MAX_VIEWS:
-        raise InvalidInput(f"A view limit is between 1 and {MAX_VIEWS:,}.")
+    expires_in = check_options(options)
     image = get_image(backends, owner_id, image_id) if image_id is not None else None
     album = get_album(backends, owner_id, album_id) if album_id is not None else None
     if (image is None) == (album is None):
@@ -92,23 +115,45 @@ def create_link(
     return NewLink(share, token, image, album)
 
 
-def open_album_share(
-    backends: Backends, settings: Settings, token: str, *, page_opened: bool = False
-) -> tuple[Share, Album]:
-    """Return a live album link and its album, or ``NotFound`` (also when its owner
-    is disabled, being deleted or no longer allowed).
+def require_owner_allowed(backends: Backends, settings: Settings, share: Share) -> None:
+    """Raise ``NotFound`` unless the link's owner may still use this Picbucket.
 
-    ``page_opened``: for the photos of a page already opened (see ``Share.is_live``).
+    A disabled owner, one being deleted or one no longer on the allow-lists shares
+    nothing; the links come back if an administrator enables the owner again.
+    """
+    owner = backends.users.get(share.owner_id)
+    if owner is None or refusal(settings, owner) is not None:
+        # The same answer as an unknown link: a visitor learns nothing about the owner.
+        raise NotFound(GONE)
+
+
+def open_link(
+    backends: Backends, settings: Settings, token: str, *, viewed: bool = False
+) -> OpenedLink:
+    """Return a live link and its ready image or its album, or raise ``NotFound``
+    (revoked, expired, used up, unknown, or an owner who may no longer share).
+
+    ``viewed``: the visitor holds a counted view, so the view limit is not checked.
     """
     share = backends.shares.by_token_hash(hash_secret(token)) if is_id(token) else None
-    now = backends.clock()
-    if share is None or share.album_id is None or not share.is_live(now, page_opened=page_opened):
+    if share is None or not share.is_live(backends.clock(), viewed=viewed):
         raise NotFound(GONE)
     require_owner_allowed(backends, settings, share)
-    album = backends.albums.get(share.owner_id, share.album_id)
-    if album is None:
+    if share.album_id:
+        album = backends.albums.get(share.owner_id, share.album_id)
+        if album is None:
+            raise NotFound(GONE)
+        return OpenedLink(share, None, album)
+    image = backends.images.get(share.owner_id, share.image_id)
+    if image is None or image.status is not ImageStatus.READY:
         raise NotFound(GONE)
-    return share, album
+    return OpenedLink(share, image, None)
+
+
+def use_view(backends: Backends, share: Share) -> None:
+    """Count one view of ``share``; ``NotFound`` if its view limit is used up."""
+    if not backends.shares.count_view(share.id):
+        raise NotFound(GONE)
 
 
 def shared_album_image(backends: Backends, album: Album, image_id: str) -> Image:

@@ -1,4 +1,4 @@
-"""Public share links: create, open, list, revoke."""
+"""Public share links: expiry choices, tokens, the owner's list, revoke (see services.links)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,8 @@ from picbucket.domain import (
     Share,
     hash_secret,
     is_id,
-    new_id,
 )
 from picbucket.ports import Backends
-from picbucket.services.accounts import refusal
-from picbucket.services.images import get_image
-from picbucket.settings import Settings
 
 # The choices the owner is offered; None means the link lives until revoked.
 EXPIRY_CHOICES: dict[str, timedelta | None] = {
@@ -34,15 +30,6 @@ EXPIRY_CHOICES: dict[str, timedelta | None] = {
     "never": None,
 }
 EXPIRY_LABELS = {"1h": "1 hour", "1d": "1 day", "7d": "7 days", "30d": "30 days", "never": "Never"}
-
-
-@dataclass(frozen=True)
-class NewShare:
-    """A just-created link: the token exists only here and in the owner's hands."""
-
-    share: Share
-    token: str
-    image: Image
 
 
 def parse_expiry(choice: str) -> timedelta | None:
@@ -81,67 +68,6 @@ def recover_token(key: str, share: Share) -> str | None:
     """Return a share's token if it was derived with ``key``, else None (re-create to copy)."""
     token = derive_token(key, share.id)
     return token if hmac.compare_digest(hash_secret(token), share.token_hash) else None
-
-
-def create_share(
-    backends: Backends, owner_id: str, image_id: str, expiry: str, token_key: str | None = None
-) -> NewShare:
-    """Create a link to the owner's image that lives for ``expiry`` (see EXPIRY_CHOICES).
-
-    With ``token_key`` (the app's secret key) the token is derived from the share id
-    so the link can be copied again; without it the token is random and shown once.
-    """
-    expires_in = parse_expiry(expiry)
-    image = get_image(backends, owner_id, image_id)
-    share_id = new_id()
-    # 128 bits either way; only the token's hash is stored.
-    token = derive_token(token_key, share_id) if token_key else new_id()
-    now = backends.clock()
-    share = Share(
-        id=share_id,
-        owner_id=owner_id,
-        image_id=image_id,
-        token_hash=hash_secret(token),
-        created=now,
-        expires=None if expires_in is None else now + expires_in,
-    )
-    backends.shares.add(share)
-    return NewShare(share, token, image)
-
-
-GONE = "This link does not exist, has expired, or was revoked by its owner."
-
-
-def require_owner_allowed(backends: Backends, settings: Settings, share: Share) -> None:
-    """Raise ``NotFound`` unless the link's owner may still use this Picbucket.
-
-    A disabled owner, one being deleted or one no longer on the allow-lists shares
-    nothing; the links come back if an administrator enables the owner again.
-    """
-    owner = backends.users.get(share.owner_id)
-    if owner is None or refusal(settings, owner) is not None:
-        # The same answer as an unknown link: a visitor learns nothing about the owner.
-        raise NotFound(GONE)
-
-
-def open_share(
-    backends: Backends, settings: Settings, token: str, *, page_opened: bool = False
-) -> tuple[Share, Image]:
-    """Return a live share and its image, or raise ``NotFound`` (revoked, expired, unknown,
-    or an owner who is disabled, being deleted or no longer allowed).
-
-    ``page_opened``: for the bytes of a page already opened (``Share.is_live``).
-    """
-    share = backends.shares.by_token_hash(hash_secret(token)) if is_id(token) else None
-    now = backends.clock()
-    # An album link (services.links) has no image of its own: not one of these.
-    if share is None or share.album_id or not share.is_live(now, page_opened=page_opened):
-        raise NotFound(GONE)
-    require_owner_allowed(backends, settings, share)
-    image = backends.images.get(share.owner_id, share.image_id)
-    if image is None or image.status is not ImageStatus.READY:
-        raise NotFound(GONE)
-    return share, image
 
 
 def share_record(share: Share) -> dict[str, Any]:
@@ -189,11 +115,6 @@ def active_links(backends: Backends, owner_id: str, token_key: str) -> list[Shar
         elif (image := ready_image(share.image_id)) is not None:
             links.append(SharedLink(share, image, token))
     return links
-
-
-def count_view(backends: Backends, share: Share) -> None:
-    """Count one opening of a share page for its owner's list."""
-    backends.shares.count_view(share.id)
 
 
 def revoke_share(backends: Backends, owner_id: str, share_id: str) -> Share:

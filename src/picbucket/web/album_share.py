@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import quote
 
-from flask import Blueprint, abort, render_template, url_for
+from flask import Blueprint, abort, make_response, render_template, url_for
 from werkzeug.wrappers import Response
 
 from picbucket.domain import Album, Image, Share
 from picbucket.services import albums as album_service
-from picbucket.services.links import open_album_share, shared_album_image
+from picbucket.services.links import open_link, shared_album_image, use_view
 from picbucket.services.zips import photo_entries, safe_name, stream_zip
 from picbucket.web.context import backends, settings
-from picbucket.web.media import variant_response
+from picbucket.web.link_access import grant_view_pass, open_bytes
+from picbucket.web.media import content_disposition, variant_response
 from picbucket.web.unlock import is_unlocked, password_page
 from picbucket.web.views import extension, thumb_size
 
@@ -44,12 +44,15 @@ def shared_url(token: str, image: Image, variant: str, *, external: bool = False
 
 
 @bp.get("/<token>")
-def page(token: str) -> Response | tuple[str, int, dict[str, str]] | tuple[str, int]:
+def page(token: str) -> Response | tuple[str, int]:
     """Show the shared album's photos, with an Open Graph card from its cover."""
-    share, album = open_album_share(backends(), settings(), token)
+    opened = open_link(backends(), settings(), token)
+    share, album = opened.share, opened.album
+    if album is None:
+        abort(404)  # an image link: its page is /s/<token>
     if not is_unlocked(share):
         return password_page(share, token)
-    backends().shares.count_view(share.id)
+    use_view(backends(), share)
     images = album_service.album_images(backends(), album)
     cover = album_service.cover_of(backends(), album, images)
     html = render_template(
@@ -62,15 +65,18 @@ def page(token: str) -> Response | tuple[str, int, dict[str, str]] | tuple[str, 
         shared_url=shared_url,
         thumb_size=thumb_size,
     )
+    response = make_response(html)
     # Never stored anywhere: a view limit counts page opens, a password guards the page.
-    return html, 200, {"Cache-Control": "private, no-store"}
+    response.headers["Cache-Control"] = "private, no-store"
+    grant_view_pass(response, share)
+    return response
 
 
 def _opened(token: str) -> tuple[Share, Album]:
-    share, album = open_album_share(backends(), settings(), token, page_opened=True)
-    if not is_unlocked(share):
+    opened = open_bytes(token)
+    if opened.album is None:
         abort(404)
-    return share, album
+    return opened.share, opened.album
 
 
 @bp.get("/<token>/<image_id>/<variant>.<ext>")
@@ -105,11 +111,6 @@ def zip_response(chunks: Iterator[bytes], title: str) -> Response:
     """Return a streamed zip download named after ``title``."""
     name = safe_name(title, "zip", set())
     response = Response(chunks, mimetype="application/zip", direct_passthrough=True)
-    response.headers["Content-Disposition"] = _attachment(name)
+    response.headers["Content-Disposition"] = content_disposition("attachment", name)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _attachment(name: str) -> str:
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"

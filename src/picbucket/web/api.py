@@ -31,7 +31,8 @@ from picbucket.web.errors import domain_error_response, error_response
 from picbucket.web.logs import log_event
 from picbucket.web.openapi import Operation, openapi_document
 from picbucket.web.security import csrf, limiter
-from picbucket.web.views import image_json, owner_quota_json, share_json, share_urls
+from picbucket.web.shared_links import new_link_json
+from picbucket.web.views import image_json, owner_quota_json, share_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Bearer tokens are not ambient credentials, so CSRF does not apply to them; session
@@ -198,11 +199,15 @@ def upload(
     # Already in the gallery: the existing photo comes back, charged once.
     body["duplicate"] = bool(duplicates)
     if query.share is not None:
-        new = share_service.create_share(
-            backends(), _owner(), image.id, query.share, token_key=settings().secret_key
+        new = create_link(
+            backends(),
+            _owner(),
+            LinkOptions(expiry=query.share),
+            image_id=image.id,
+            token_key=settings().secret_key,
         )
         log_event("share", user_id=_owner(), image_id=image.id, share_id=new.share.id)
-        body["share"] = {**share_json(new.share), **share_urls(image, new.token)}
+        body["share"] = new_link_json(new)
     answer = {"Location": body["page_url"]}
     if replayed:
         answer["Idempotent-Replayed"] = "true"
@@ -289,9 +294,15 @@ def patch_image(image_id: str, body: schemas.RenameBody) -> Response:
     return jsonify(image_json(image))
 
 
-@route("DELETE", "/images/{image_id}", "Delete an image and its share links", status=204)
+@route(
+    "DELETE",
+    "/images/{image_id}",
+    "Move an image to the trash",
+    status=204,
+    description="Its share links stop until it is restored (POST /images/bulk, restore).",
+)
 def delete_image(image_id: str) -> tuple[str, int]:
-    """Delete one of the caller's images and its share links."""
+    """Move one of the caller's images to the trash; its links return on restore."""
     image_service.delete_image(backends(), _owner(), image_id)
     log_event("delete", user_id=_owner(), image_id=image_id)
     return "", 204
@@ -314,9 +325,8 @@ def create_share(image_id: str, body: schemas.ShareBody) -> tuple[Response, int]
     new = create_link(
         backends(), _owner(), options, image_id=image_id, token_key=settings().secret_key
     )
-    assert new.image is not None
     log_event("share", user_id=_owner(), image_id=image_id, share_id=new.share.id)
-    return jsonify({**share_json(new.share), **share_urls(new.image, new.token)}), 201
+    return jsonify(new_link_json(new)), 201
 
 
 @route(

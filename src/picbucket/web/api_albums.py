@@ -14,12 +14,13 @@ from werkzeug.wrappers import Response
 from picbucket.domain import Album, Image, InvalidInput
 from picbucket.services import albums as album_service
 from picbucket.services import trash as trash_service
-from picbucket.services.links import LinkOptions, NewLink, create_link
+from picbucket.services.links import LinkOptions, check_options, create_link
 from picbucket.web import schemas
 from picbucket.web.api import _owner, route
 from picbucket.web.context import backends, settings
 from picbucket.web.logs import log_event
-from picbucket.web.views import image_json, share_json
+from picbucket.web.shared_links import new_link_json
+from picbucket.web.views import image_json
 
 
 def album_json(album: Album, count: int) -> dict[str, Any]:
@@ -45,14 +46,6 @@ def _options(body: schemas.LinkBody | None) -> LinkOptions:
         max_views=body.max_views,
         allow_originals=body.allow_originals,
     )
-
-
-def new_album_link_json(new: NewLink) -> dict[str, Any]:
-    """Return a just-created album link with its public page URL."""
-    return {
-        **share_json(new.share),
-        "share_url": url_for("album_share.page", token=new.token, _external=True),
-    }
 
 
 def _count(album: Album) -> int:
@@ -126,7 +119,7 @@ def share_album(album_id: str, body: schemas.LinkBody) -> tuple[Response, int]:
         backends(), _owner(), _options(body), album_id=album_id, token_key=settings().secret_key
     )
     log_event("share", user_id=_owner(), album_id=album_id, share_id=new.share.id)
-    return jsonify(new_album_link_json(new)), 201
+    return jsonify(new_link_json(new)), 201
 
 
 @route(
@@ -161,16 +154,14 @@ def bulk(body: schemas.BulkBody) -> Response:
         done = act(backends(), owner, album.id, ids)
         changed = ids[:done] if done == len(ids) else _members(album, ids, body.action)
     else:
+        options = _options(body.link)
+        check_options(options)  # a refused link must not leave an album behind
         album = album_service.create_album(backends(), owner, body.title or "Shared photos")
         album_service.add_to_album(backends(), owner, album.id, ids)
         new = create_link(
-            backends(),
-            owner,
-            _options(body.link),
-            album_id=album.id,
-            token_key=settings().secret_key,
+            backends(), owner, options, album_id=album.id, token_key=settings().secret_key
         )
-        share = new_album_link_json(new)
+        share = new_link_json(new)
         changed = backends().albums.item_ids(owner, album.id)
     log_event("bulk", user_id=owner, action=body.action, images=len(changed))
     return jsonify(

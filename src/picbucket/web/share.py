@@ -1,15 +1,16 @@
-"""Public share pages: no sign-in, no referrer, 404 once revoked or expired."""
+"""Public share pages: no sign-in, no referrer, 404 once revoked, expired or used up."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, redirect, render_template
+from flask import Blueprint, abort, make_response, redirect, render_template
 from werkzeug.wrappers import Response
 
 from picbucket.domain import Image, Share, Variant
-from picbucket.services.shares import count_view, open_share
+from picbucket.services.links import open_link, use_view
 from picbucket.web.context import backends, settings
+from picbucket.web.link_access import grant_view_pass, open_bytes
 from picbucket.web.media import variant_response
 from picbucket.web.unlock import is_unlocked, password_page
 from picbucket.web.views import share_links, share_urls
@@ -33,40 +34,54 @@ def _no_referrer(response: Response) -> Response:
 
 
 @bp.get("/<token>")
-def page(token: str) -> tuple[str, int, dict[str, str]] | tuple[str, int]:
+def page(token: str) -> Response | tuple[str, int]:
     """Show a shared image with Open Graph / Twitter card tags for previews."""
-    share, image = open_share(backends(), settings(), token)
+    opened = open_link(backends(), settings(), token)
+    share, image = opened.share, opened.image
+    if image is None:
+        abort(404)  # an album link: its page is /a/<token>
     if not is_unlocked(share):
         return password_page(share, token)
-    count_view(backends(), share)
+    use_view(backends(), share)
     urls = share_urls(image, token)
     html = render_template(
         "share.html", image=image, share=share, links=share_links(image, token), **urls
     )
-    cache = PROTECTED_PAGE_CACHE if share.password_hash else "no-cache"
-    return html, 200, {"Cache-Control": cache}
+    response = make_response(html)
+    response.headers["Cache-Control"] = _page_cache(share)
+    grant_view_pass(response, share)
+    return response
 
 
 @bp.get("/<token>/image.<ext>")
 def image(token: str, ext: str) -> Response:
-    """Serve the shared image's original (the "direct image" link)."""
-    share, shared = _unlocked(token)
+    """Serve the shared image's original (the "direct image" link: a view of its own)."""
+    share, shared = _opened(token)
     return _serve(share, shared, shared.original, ext)
 
 
 @bp.get("/<token>/display.<ext>")
 def display(token: str, ext: str) -> Response:
     """Serve the screen-sized rendition the share page and link previews show."""
-    share, shared = _unlocked(token)
+    share, shared = _opened(token)
     return _serve(share, shared, shared.shown, ext)
 
 
-def _unlocked(token: str) -> tuple[Share, Image]:
-    # page_opened: the last view a limit allows may still load its page's image.
-    share, shared = open_share(backends(), settings(), token, page_opened=True)
-    if not is_unlocked(share):
+def _opened(token: str) -> tuple[Share, Image]:
+    opened = open_bytes(token)
+    if opened.image is None:
         abort(404)
-    return share, shared
+    return opened.share, opened.image
+
+
+def _page_cache(share: Share) -> str:
+    # A password or a view limit: every open must reach us, never a cache.
+    return PROTECTED_PAGE_CACHE if share.password_hash or share.max_views else "no-cache"
+
+
+def _bytes_cache(share: Share) -> str:
+    # A shared cache would hand a view-limited image to people past the limit.
+    return PROTECTED_CACHE if share.password_hash or share.max_views else SHARED_CACHE
 
 
 def _serve(share: Share, shared: Image, variant: Variant, ext: str) -> Response:
@@ -81,7 +96,7 @@ def _serve(share: Share, shared: Image, variant: Variant, ext: str) -> Response:
             return response
     return variant_response(
         variant,
-        cache_control=PROTECTED_CACHE if share.password_hash else SHARED_CACHE,
+        cache_control=_bytes_cache(share),
         download_name=f"picbucket-{shared.id}.{ext}",
         embeddable=True,
     )

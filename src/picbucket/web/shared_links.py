@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import render_template, url_for
 
+from picbucket.services.links import NewLink
 from picbucket.services.shares import SharedLink, active_links
 from picbucket.web.context import backends, owner_id, settings
-from picbucket.web.views import share_urls
+from picbucket.web.views import share_json, share_urls
 
 
 def link_url(link: SharedLink) -> str | None:
@@ -19,6 +20,16 @@ def link_url(link: SharedLink) -> str | None:
         return url_for("album_share.page", token=link.token, _external=True)
     assert link.image is not None  # an image link always has its image
     return share_urls(link.image, link.token)["share_url"]
+
+
+def new_link_json(new: NewLink) -> dict[str, Any]:
+    """Return a just-created link for the API: its record and its public URLs."""
+    if new.album is not None:
+        urls = {"share_url": url_for("album_share.page", token=new.token, _external=True)}
+    else:
+        assert new.image is not None  # a link points at one image or one album
+        urls = share_urls(new.image, new.token)
+    return {**share_json(new.share), **urls}
 
 
 def render_shared_links() -> str:

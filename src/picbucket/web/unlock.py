@@ -13,8 +13,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
 from picbucket.domain import Share, hash_secret, is_id
+from picbucket.services.links import require_owner_allowed
 from picbucket.services.passwords import verify_password
-from picbucket.services.shares import require_owner_allowed
 from picbucket.web.context import backends, settings
 from picbucket.web.logs import log_event
 from picbucket.web.security import csrf, limiter
