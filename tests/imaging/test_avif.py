@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+import tracemalloc
 
 import iccfiles
 import pytest
@@ -162,7 +163,11 @@ def full(kind: bytes, payload: bytes, version: int = 0) -> bytes:
 
 
 def minimal(
-    offset: int = 0, length: int = 4, ispe: tuple[int, int] = (16, 16), extra: bytes = b""
+    offset: int = 0,
+    length: int = 4,
+    ispe: tuple[int, int] = (16, 16),
+    extra: bytes = b"",
+    extents: int = 1,
 ) -> bytes:
     """Return a tiny AVIF-shaped file: one av01 item whose data is at ``offset``."""
     ipco = box(b"ipco", full(b"ispe", struct.pack(">II", *ispe)) + box(b"av1C", b"\x81\0\x0c\0"))
@@ -170,7 +175,8 @@ def minimal(
     infe = full(b"infe", struct.pack(">HH", 1, 0) + b"av01\0", version=2)
 
     def tree(at: int) -> bytes:
-        iloc = full(b"iloc", struct.pack(">HHHHHHII", 0x4400, 1, 1, 0, 0, 1, at, length), 1)
+        locs = struct.pack(">HHHHHH", 0x4400, 1, 1, 0, 0, extents)
+        iloc = full(b"iloc", locs + struct.pack(">II", at, length) * extents, 1)
         meta = full(b"meta", full(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13)
                     + full(b"pitm", b"\0\1") + iloc + full(b"iinf", b"\0\1" + infe)
                     + box(b"iprp", ipco + ipma) + extra)  # fmt: skip
@@ -279,3 +285,69 @@ def test_grid_whose_output_size_is_over_the_limit_is_refused() -> None:
     huge = source[:at] + bytes([0, 0, 0, 1]) + struct.pack(">HH", 65535, 65535) + source[at + 8 :]
     with pytest.raises(TooLarge):
         rewrite(huge, Limits(max_bytes=10**7, max_pixels=10**6, max_frames=1))
+
+
+# Counts read from the file: each must be capped, not only bounded by the box size.
+
+
+def located(iloc_payload: bytes, version: int, extra: bytes = b"") -> bytes:
+    """Return a file whose meta holds only hdlr, pitm, this iloc and ``extra``; 100 bytes of mdat."""
+    meta = full(b"meta", full(b"hdlr", b"\0" * 4 + b"pict" + b"\0" * 13)
+                + full(b"pitm", b"\0\1") + full(b"iloc", iloc_payload, version) + extra)  # fmt: skip
+    return box(b"ftyp", b"avif\0\0\0\0avifmif1") + meta + box(b"mdat", b"x" * 100)
+
+
+def refused_cheaply(data: bytes) -> None:
+    """Assert ``data`` is refused as InvalidImage in well under a second with little memory."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(InvalidImage):
+            rewrite(data)
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.25
+    assert peak < 4 * len(data) + 2_000_000
+
+
+# iloc version 2 with every field size 0: each extent is described in 0 bytes. The
+# reviewer's 20 KB file (2,000 entries) reached 9 GB; 16 entries are enough to show it.
+ZERO_SIZED = (
+    [located(bytes([0, 0]) + struct.pack(">I", n) + struct.pack(">IHHH", 1, 0, 0, 65535) * n, 2)
+     for n in (16, 2000)]
+    + [located(bytes([0, 0]) + struct.pack(">I", 16) + b"".join(  # distinct ids, 65535 each
+        struct.pack(">IHHH", n, 0, 0, 65535) for n in range(1, 17)), 2)]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("data", ZERO_SIZED)
+def test_iloc_extent_bombs_are_refused_fast_with_bounded_memory(data: bytes) -> None:
+    refused_cheaply(data)
+
+
+@pytest.mark.parametrize("extents", [2, 1500])
+def test_an_extent_listed_again_is_refused(extents: int) -> None:
+    """The image's 4 data bytes listed again: its data would be joined from copies of itself."""
+    assert minimal().endswith(box(b"mdat", b"\x12\0\x0a\0"))
+    refused_cheaply(minimal(extents=extents))
+
+
+def test_items_sharing_data_are_refused() -> None:
+    def shared(at: int) -> bytes:
+        entries = b"".join(struct.pack(">HHHHII", n, 0, 0, 1, at, 4) for n in (1, 2))
+        return located(struct.pack(">HH", 0x4400, 2) + entries, 1)
+
+    data = shared(len(shared(0)) - 100)  # both items name the first 4 bytes of mdat
+    with pytest.raises(InvalidImage, match="overlap"):
+        rewrite(data)
+
+
+def test_an_item_listed_twice_in_ipma_is_refused() -> None:
+    ipco = box(b"ipco", full(b"ispe", struct.pack(">II", 16, 16)))
+    entry = struct.pack(">HB", 1, 1) + b"\x81"
+    iprp = box(b"iprp", ipco + full(b"ipma", struct.pack(">I", 2) + entry * 2))
+    iloc = struct.pack(">HHHHHHII", 0x4400, 1, 1, 0, 0, 1, 0, 4)
+    with pytest.raises(InvalidImage, match="listed twice"):
+        rewrite(located(iloc, 1, iprp))

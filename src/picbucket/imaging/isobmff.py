@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import BinaryIO
 
 from picbucket.domain import InvalidImage, TooLarge
@@ -17,6 +18,12 @@ from picbucket.imaging.container import Limits, Parsed
 MAX_DEPTH = 6  # file > meta > iprp > ipco > property is as deep as a still image goes
 MAX_BOXES = 20_000
 MAX_ITEMS = 4_096  # a 48 MP iPhone grid has ~200 tiles
+# Extents and references are counted, not only bounded by the box size: an iloc whose
+# field sizes are 0 describes an extent in 0 bytes, so a 20 KB box could name billions.
+MAX_EXTENTS = 4_096  # in the whole file; encoders write one extent per item
+MAX_ITEM_EXTENTS = 1_024
+MAX_REFERENCES = 16_384  # iref targets in the whole file; a grid names each tile once
+MAX_BRANDS = 64  # compatible brands read from ftyp; real files list fewer than ten
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 
@@ -155,17 +162,17 @@ class Meta:
         return cur.uint(4), cur.uint(4)
 
     def payload(self, item: Item) -> bytes:
-        """Return the item's data, its extents joined."""
+        """Return the item's data, its extents joined (read_meta checked they fit and
+        do not overlap, so this is never larger than the file)."""
         base = self.idat.body if item.method == 1 and self.idat else 0
-        end = self.idat.end if item.method == 1 and self.idat else len(self.tree.data)
-        return b"".join(
-            self.tree.data[base + o : base + o + n] for o, n in item.extents if base + o + n <= end
-        )
+        return b"".join(self.tree.data[base + o : base + o + n] for o, n in item.extents)
 
     def exif(self) -> bytes | None:
         """Return the TIFF bytes of the primary image's Exif item, if any."""
         exifs = [i for i in self.items.values() if i.type == b"Exif"]
-        described = [i for i in exifs if self.primary in self.targets(b"cdsc", i.id)]
+        # One pass over the references: per-item lookups would be items x references.
+        describing = {f for k, f, to in self.refs if k == b"cdsc" and self.primary in to}
+        described = [i for i in exifs if i.id in describing]
         for item in described or exifs:
             data = self.payload(item)
             if len(data) < 4:
@@ -184,7 +191,8 @@ def read_meta(data: bytes, accept: frozenset[bytes]) -> Meta:
     if not top or top[0].type != b"ftyp" or top[0].end - top[0].body < 8:
         raise InvalidImage("The file is not a HEIF or AVIF image.")
     ftyp = data[top[0].body : top[0].end]
-    brands = {ftyp[:4]} | {ftyp[i : i + 4] for i in range(8, len(ftyp) - 3, 4)}
+    last = min(len(ftyp) - 3, 8 + 4 * MAX_BRANDS)
+    brands = {ftyp[:4]} | {ftyp[i : i + 4] for i in range(8, last, 4)}
     if not brands & accept:
         raise InvalidImage("The file is not a HEIF or AVIF image.")
     metas = [b for b in top if b.type == b"meta"]
@@ -200,7 +208,34 @@ def read_meta(data: bytes, accept: frozenset[bytes]) -> Meta:
         _read_meta_child(meta, box)
     if meta.primary not in meta.items:
         raise damaged("the primary image is missing")
+    _check_extents(meta)
     return meta
+
+
+def _check_extents(meta: Meta) -> None:
+    """Resolve every extent's length; refuse extents outside their box, overlapping or
+    adding up to more bytes than the file, so an item's data is never larger than it."""
+    spans: list[tuple[int, int]] = []
+    total = 0
+    for item in meta.items.values():
+        if item.method == 1 and meta.idat is None and item.extents:
+            raise damaged("an image's data box is missing")
+        start = meta.idat.body if item.method == 1 and meta.idat else 0
+        end = meta.idat.end if item.method == 1 and meta.idat else len(meta.tree.data)
+        resolved = []
+        for offset, length in item.extents:
+            length = length or end - start - offset  # 0: "to the end"
+            if offset < 0 or length <= 0 or start + offset + length > end:
+                raise damaged("an item's data lies past the end of the file")
+            total += length
+            if total > len(meta.tree.data):
+                raise damaged("image data is claimed more than once")
+            resolved.append((offset, length))
+            spans.append((start + offset, start + offset + length))
+        item.extents = resolved
+    spans.sort()
+    if any(later[0] < earlier[1] for earlier, later in pairwise(spans)):
+        raise damaged("two pieces of image data overlap")
 
 
 def _read_meta_child(meta: Meta, box: Box) -> None:
@@ -230,10 +265,14 @@ def _read_meta_child(meta: Meta, box: Box) -> None:
     elif box.type == b"iref":
         version, _ = cur.fullbox()
         width = 2 if version == 0 else 4
+        targets = 0
         for ref in tree.children(cur.pos, box.end, 2):
             c = Cursor(data, ref.body, ref.end)
-            from_id = c.uint(width)
-            meta.refs.append((ref.type, from_id, [c.uint(width) for _ in range(c.uint(2))]))
+            from_id, count = c.uint(width), c.uint(2)
+            targets += count
+            if targets > MAX_REFERENCES:
+                raise InvalidImage("The image file has too many parts to be a photo.")
+            meta.refs.append((ref.type, from_id, [c.uint(width) for _ in range(count)]))
     elif box.type == b"iprp":
         for sub in tree.children(box.body, box.end, 2):
             if sub.type == b"ipco":
@@ -257,13 +296,28 @@ def _read_iloc(meta: Meta, cur: Cursor) -> None:
     sizes = cur.uint(2)
     off_size, len_size, base_size = sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15
     index_size = sizes & 15 if version in (1, 2) else 0
-    for _ in range(cur.uint(2 if version < 2 else 4)):
-        item = _get(meta, cur.uint(2 if version < 2 else 4))
+    if any(n not in (0, 4, 8) for n in (off_size, len_size, base_size, index_size)):
+        raise damaged("the item locations use invalid field sizes")
+    count = cur.uint(2 if version < 2 else 4)
+    if count > MAX_ITEMS:
+        raise InvalidImage("The image file has too many parts to be a photo.")
+    located: set[int] = set()
+    extents = 0
+    for _ in range(count):
+        item_id = cur.uint(2 if version < 2 else 4)
+        if item_id in located:
+            raise damaged("an item is located twice")
+        located.add(item_id)
+        item = _get(meta, item_id)
         item.method = cur.uint(2) & 15 if version in (1, 2) else 0
         if cur.uint(2) != 0 or item.method > 1:
             raise InvalidImage("The image keeps its data in a way Picbucket does not support.")
         base = cur.uint(base_size)
-        for _ in range(cur.uint(2)):
+        item_extents = cur.uint(2)
+        extents += item_extents
+        if item_extents > MAX_ITEM_EXTENTS or extents > MAX_EXTENTS:
+            raise InvalidImage("The image file has too many parts to be a photo.")
+        for _ in range(item_extents):
             cur.uint(index_size)
             offset, length = base + cur.uint(off_size), cur.uint(len_size)
             item.extents.append((offset, length))
@@ -271,8 +325,13 @@ def _read_iloc(meta: Meta, cur: Cursor) -> None:
 
 def _read_ipma(meta: Meta, cur: Cursor) -> None:
     version, flags = cur.fullbox()
+    associated: set[int] = set()
     for _ in range(cur.uint(4)):
-        item = _get(meta, cur.uint(2 if version < 1 else 4))
+        item_id = cur.uint(2 if version < 1 else 4)
+        if item_id in associated:  # else one item could collect properties without end
+            raise damaged("an item's properties are listed twice")
+        associated.add(item_id)
+        item = _get(meta, item_id)
         for _ in range(cur.uint(1)):
             value, bits = (cur.uint(2), 15) if flags & 1 else (cur.uint(1), 7)
             index = value & ((1 << bits) - 1)
