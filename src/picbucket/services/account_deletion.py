@@ -3,12 +3,19 @@
 Order (DESIGN.md: mark first, then remove, record last):
 
 1. the user record is marked ``deleting``: from that moment every session, token and
-   share link of the account is refused (``accounts.refusal``) and sign-in says so;
-2. API tokens; 3. albums and their links; 4. every share link;
+   share link of the account is refused (``accounts.refusal``) and sign-in says so,
+   and no upload can charge the account any more (the records' ``add`` refuses it);
+2. API tokens, deleted; 3. albums and their links; 4. every share link;
 5. every image (any status: ready, trashed, pending, deleting), each marked
    ``deleting`` then finished like a single delete (shares → blobs → record, refunding
    the quota); 6. any blob left under ``users/<id>/`` (an upload cut short);
-7. the user record, last.
+7. the images once more: an upload charged just before the mark may have made its
+   record ready meanwhile; steps 5-6 repeat until none is left;
+8. the user record, last.
+
+Idempotency-Keys of the account are not removed here: they hold no photo, only an
+image id, and expire after 24 hours (``uploads.IDEMPOTENCY_TTL``; reconcile and
+Firestore's TTL policy delete them).
 
 Each step only removes, and is safe to repeat, so a crash at any point is finished
 by running ``finish_account_deletion`` again: in the background thread that started
@@ -22,7 +29,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from picbucket.domain import AccountChange, AuditEntry, Image, ImageStatus, NotFound, User
 from picbucket.ports import Backends
@@ -33,8 +39,9 @@ log = logging.getLogger(__name__)
 
 # Images are walked a page at a time: a 100,000-photo account never sits in memory.
 IMAGE_BATCH = 200
-# Far enough ahead that every pending or deleting record counts as "before" it.
-_EVERY_UNFINISHED = timedelta(days=3650)
+# Rounds of "remove images, then blobs" before giving up on an account that keeps
+# gaining records (reconcile retries it later).
+MAX_ROUNDS = 5
 
 
 @dataclass
@@ -93,8 +100,7 @@ def finish_account_deletion(backends: Backends, user_id: str) -> DeletionReport:
         return report
     if not user.deleting:
         raise NotFound("That account is not being deleted.")
-    for token in backends.tokens.for_owner(user_id):
-        report.tokens += backends.tokens.revoke(user_id, token.id)
+    report.tokens = backends.tokens.remove_for_owner(user_id)
     for album in backends.albums.for_owner(user_id):
         backends.shares.remove_for_album(user_id, album.id)
         report.albums += backends.albums.remove(user_id, album.id)
@@ -104,19 +110,17 @@ def finish_account_deletion(backends: Backends, user_id: str) -> DeletionReport:
         else:
             backends.shares.remove_for_image(user_id, share.image_id)
         report.shares += 1
-    seen: set[str] = set()
-    while batch := _some_images(backends, user_id):
-        if all(image.id in seen for image in batch):
-            # A record that will not go away: stop rather than spin; reconcile retries.
-            raise RuntimeError(f"images of account {user_id} were not removed")
-        for image in batch:
-            _delete_image(backends, image)
-            seen.add(image.id)
-            report.images += 1
-    prefix = f"{USERS_PREFIX}{user_id}/"
-    for blob in list(backends.blobs.scan(prefix)):
-        backends.blobs.delete(blob.key)
-        report.blobs += 1
+    for _round in range(MAX_ROUNDS):
+        _remove_images(backends, user_id, report)
+        prefix = f"{USERS_PREFIX}{user_id}/"
+        for blob in list(backends.blobs.scan(prefix)):
+            backends.blobs.delete(blob.key)
+            report.blobs += 1
+        # An upload in flight when the account was marked may have finished since.
+        if not _some_images(backends, user_id):
+            break
+    else:
+        raise RuntimeError(f"account {user_id} keeps gaining images; reconcile retries")
     backends.users.remove(user_id)
     report.finished = True
     log.info(
@@ -146,18 +150,27 @@ def finish_marked_accounts(backends: Backends) -> list[DeletionReport]:
     return reports
 
 
+def _remove_images(backends: Backends, user_id: str, report: DeletionReport) -> None:
+    seen: set[str] = set()
+    while batch := _some_images(backends, user_id):
+        if all(image.id in seen for image in batch):
+            # A record that will not go away: stop rather than spin; reconcile retries.
+            raise RuntimeError(f"images of account {user_id} were not removed")
+        for image in batch:
+            _delete_image(backends, image)
+            seen.add(image.id)
+            report.images += 1
+
+
 def _some_images(backends: Backends, user_id: str) -> list[Image]:
     """Return up to a batch of the account's image records, whatever their status."""
-    ready = backends.images.page(user_id, None, IMAGE_BATCH).items
-    if ready:
-        return ready
-    trashed = backends.images.trashed(user_id, IMAGE_BATCH)
-    if trashed:
-        return trashed
-    far = backends.clock() + _EVERY_UNFINISHED
-    return [image for image in backends.images.unfinished(far) if image.owner_id == user_id][
-        :IMAGE_BATCH
-    ]
+    # In lifecycle order: an upload's record moving pending → ready between two
+    # queries is still found by the second.
+    return (
+        backends.images.unfinished_of(user_id, IMAGE_BATCH)
+        or backends.images.page(user_id, None, IMAGE_BATCH).items
+        or backends.images.trashed(user_id, IMAGE_BATCH)
+    )
 
 
 def _delete_image(backends: Backends, image: Image) -> None:
