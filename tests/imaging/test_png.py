@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zlib
+from collections.abc import Callable
 
 import iccfiles
 import pytest
@@ -265,3 +267,84 @@ def test_short_header_with_a_valid_checksum_is_invalid() -> None:
     parts[0] = (b"IHDR", parts[0][1][:12])
     with pytest.raises(InvalidImage, match="header"):
         run(assemble(parts))
+
+
+# Image data is one zlib stream per image: nothing may ride after its end.
+
+
+def with_idat(png: bytes, build: Callable[[bytes], list[bytes]]) -> bytes:
+    """Return ``png`` with its IDAT chunks replaced by ``build(joined IDAT data)``."""
+    parts = chunks(png)
+    data = b"".join(d for kind, d in parts if kind == b"IDAT")
+    first = next(i for i, (kind, _) in enumerate(parts) if kind == b"IDAT")
+    rest = [p for p in parts if p[0] != b"IDAT"]
+    return assemble(rest[:first] + [(b"IDAT", d) for d in build(data)] + rest[first:])
+
+
+def plain(size: tuple[int, int] = (64, 64)) -> bytes:
+    out = io.BytesIO()
+    picture("RGB", size).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_idat_chunk_after_the_end_of_the_image_data_is_dropped() -> None:
+    source = with_idat(plain(), lambda data: [data, SECRET * 1000])
+    with Image.open(io.BytesIO(source)) as img:
+        img.load()  # decoders accept it: the bytes would otherwise reach the stored original
+    clean, _ = run(source)
+    assert SECRET not in clean
+    assert frames(clean) == frames(source)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda data: [data + SECRET],  # after the zlib stream, in the same chunk
+        lambda data: [data[:10], data[10:] + SECRET],
+        lambda data: [zlib.compress(zlib.decompress(data) + SECRET)],  # past the scanlines
+        lambda data: [zlib.compress(zlib.decompress(data)[:-1])],  # a row cut short
+        lambda data: [data[:-8]],  # the stream does not end
+    ],
+    ids=["after-end", "after-end-split", "past-scanlines", "short", "unterminated"],
+)
+def test_image_data_that_does_not_match_its_scanlines_is_invalid(
+    build: Callable[[bytes], list[bytes]],
+) -> None:
+    with pytest.raises(InvalidImage):
+        run(with_idat(plain(), build))
+
+
+@pytest.mark.parametrize("size", [(37, 23), (1, 1), (3, 9)])
+def test_interlaced_png_is_kept(size: tuple[int, int]) -> None:
+    """Adam7 data is counted pass by pass (Pillow cannot write it: built by hand, 8-bit grey)."""
+    width, height = size
+    pixels = bytes((x * 7 + y * 13) & 255 for y in range(height) for x in range(width))
+    raw = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+                           (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):  # fmt: skip
+        for y in range(y0, height, dy):
+            row = bytes(pixels[y * width + x] for x in range(x0, width, dx))
+            raw += b"\0" + row if row else b""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 1)
+    source = assemble([(b"IHDR", header), (b"IDAT", zlib.compress(raw)), (b"IEND", b"")])
+    clean, _ = run(source)
+    assert frames(clean) == frames(source)
+    assert frames(clean)[0][2] == pixels
+
+
+def test_deflate_bomb_in_image_data_is_refused_quickly() -> None:
+    """A 1x1 image whose IDAT inflates to 50 MB: refused after inflating 4 bytes' worth."""
+    bomb = zlib.compress(b"\0" * 50_000_000, 9)
+    started = time.perf_counter()
+    with pytest.raises(InvalidImage):
+        run(with_idat(plain((1, 1)), lambda _: [bomb]))
+    assert time.perf_counter() - started < 0.25
+
+
+def test_apng_frame_data_after_its_end_is_invalid() -> None:
+    parts = chunks(apng())
+    last = max(i for i, (kind, _) in enumerate(parts) if kind == b"fdAT")
+    sequence = struct.unpack(">I", parts[last][1][:4])[0] + 1
+    extra = (b"fdAT", struct.pack(">I", sequence) + SECRET * 100)
+    with pytest.raises(InvalidImage, match="after the end"):
+        run(assemble([*parts[: last + 1], extra, *parts[last + 1 :]]))

@@ -1,8 +1,12 @@
 """Rewrite a PNG or APNG chunk by chunk: image and colour chunks kept, metadata dropped.
 
-IDAT/fdAT data is copied as is (CRC-checked on the way). Text, time, eXIf, private
-and unknown ancillary chunks and bytes after IEND are not written; eXIf is read for
-orientation and replaced by an orientation-only eXIf; iCCP is rebuilt or dropped.
+IDAT/fdAT data is copied as is (CRC-checked on the way) and inflated on the way,
+output discarded: the default image and each APNG frame must be one zlib stream that
+inflates to exactly its scanlines. Bytes after a stream's end (in the chunk, or in
+further fdAT chunks) are refused, further IDAT chunks are dropped, so image data cannot
+carry a hidden payload. Text, time, eXIf, private and unknown ancillary chunks and
+bytes after IEND are not written; eXIf is read for orientation and replaced by an
+orientation-only eXIf; iCCP is rebuilt or dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ _SMALL = {b"IHDR": 13, b"PLTE": 768, b"tRNS": 256, b"acTL": 8, b"fcTL": 26, b"IE
 _MAX_ICCP = 4 << 20  # compressed and decompressed
 _MAX_EXIF = 1 << 20
 _DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+_INFLATE_STEP = 1 << 20  # inflated bytes held at once; each step is counted, then dropped
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -44,6 +59,54 @@ class _State:
         self.sequence = 0
         self.idat = "before"  # "before", "in", "after": IDAT chunks must be contiguous
         self.default_is_frame = False
+        self.bits = 0  # bits per pixel
+        self.interlaced = False
+        self.stream: _Stream | None = None  # the zlib stream of the current image or frame
+
+
+class _Stream:
+    """Inflate one image's data as it is copied, keeping only a count of the output."""
+
+    def __init__(self, expected: int) -> None:
+        self.inflater = zlib.decompressobj()
+        self.expected, self.inflated = expected, 0
+
+    def feed(self, data: bytes) -> None:
+        """Inflate ``data``; refuse output past the scanlines and bytes after the end."""
+        try:
+            while data and not self.inflater.eof:
+                room = min(_INFLATE_STEP, self.expected - self.inflated + 1)
+                self.inflated += len(self.inflater.decompress(data, room))
+                if self.inflated > self.expected:
+                    raise InvalidImage("The PNG file is damaged (too much image data).")
+                data = self.inflater.unconsumed_tail
+        except zlib.error as error:
+            raise InvalidImage("The PNG file is damaged (its image data is corrupt).") from error
+        if data or self.inflater.unused_data:
+            raise InvalidImage("The PNG file has data after the end of its image data.")
+
+    def finish(self) -> None:
+        """Refuse a stream that stopped short of its end or of its scanlines."""
+        if not self.inflater.eof or self.inflated != self.expected:
+            raise InvalidImage("The PNG file is damaged (its image data is cut short).")
+
+
+def _scanline_bytes(width: int, height: int, bits: int, interlaced: bool) -> int:
+    """Return the inflated size of an image: each row is a filter byte plus its pixels."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        columns, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if columns > 0 and rows > 0:
+            total += rows * (1 + (columns * bits + 7) // 8)
+    return total
+
+
+def _start_stream(state: _State, width: int, height: int) -> None:
+    """End the previous image's stream and expect a new one of ``width`` x ``height``."""
+    if state.stream is not None:
+        state.stream.finish()
+    state.stream = _Stream(_scanline_bytes(width, height, state.bits, state.interlaced))
 
 
 def rewrite(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
@@ -80,6 +143,8 @@ def rewrite(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
                     raise InvalidImage("The PNG file is damaged (a chunk checksum does not match).")
                 continue  # a damaged colour or metadata chunk: a decoder would ignore it too
             if kind == b"IEND":
+                if state.stream is not None:
+                    state.stream.finish()
                 _write_orientation(out, state)
                 out.write(chunk(b"IEND", b""))
                 break
@@ -108,6 +173,7 @@ def _small(out: BinaryIO, state: _State, kind: bytes, data: bytes) -> None:
         )
         if depth not in _DEPTHS.get(colour, ()) or compression or filtering or interlace > 1:
             raise InvalidImage("The PNG header is invalid.")
+        state.bits, state.interlaced = depth * _CHANNELS[colour], interlace == 1
         state.budget.canvas(state.width, state.height)
         state.budget.total += state.width * state.height  # the default image is decoded too
     elif kind == b"eXIf":
@@ -134,6 +200,8 @@ def _small(out: BinaryIO, state: _State, kind: bytes, data: bytes) -> None:
         if state.idat == "before":
             _write_orientation(out, state)
         _frame_control(state, data)
+        if state.idat != "before":  # the fdAT chunks that follow are this frame's stream
+            _start_stream(state, *struct.unpack(">II", data[4:12]))
     out.write(chunk(kind, data))
 
 
@@ -179,7 +247,12 @@ def _image_data(reader: Reader, out: BinaryIO, state: _State, kind: bytes, lengt
     if kind == b"IDAT":
         if state.idat == "after" or not state.width:
             raise InvalidImage("The PNG file is damaged (its image data is split).")
+        if state.stream is not None and state.stream.inflater.eof:
+            reader.skip(length + 4)  # after the end of the image data: not written
+            return
         _write_orientation(out, state)
+        if state.idat == "before":
+            _start_stream(state, state.width, state.height)
         if state.idat == "before" and state.animated and not state.default_is_frame:
             # A default image outside the animation: Pillow shows it as frame 0.
             state.budget.total -= state.width * state.height
@@ -196,13 +269,24 @@ def _image_data(reader: Reader, out: BinaryIO, state: _State, kind: bytes, lengt
     if kind == b"fdAT":
         out.write(head)
         crc, length = zlib.crc32(head, crc), length - 4
+    stream = state.stream
+    if stream is None:
+        raise InvalidImage("The animated PNG is damaged (frame data before its frame header).")
+    problem = None  # reported after the checksum: a damaged chunk says so first
     while length:
         piece = reader.read(min(length, CHUNK))
         crc = zlib.crc32(piece, crc)
+        if problem is None:
+            try:
+                stream.feed(piece)
+            except InvalidImage as error:
+                problem = error
         out.write(piece)
         length -= len(piece)
     if reader.read(4) != struct.pack(">I", crc):
         raise InvalidImage("The PNG file is damaged (an image data checksum does not match).")
+    if problem is not None:
+        raise problem
     out.write(struct.pack(">I", crc))
 
 
