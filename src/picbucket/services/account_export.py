@@ -7,11 +7,11 @@ last, once every photo in it has been written.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from picbucket.domain import Image
+from picbucket.filenames import extension_of, file_stem
 from picbucket.ports import Backends
 from picbucket.services.shares import share_record
 from picbucket.services.zips import Entry, json_entry, stream_zip
@@ -21,9 +21,7 @@ PAGE = 200
 
 def export_name(image: Image) -> str:
     """Return the file name of an image inside the zip: title and id, never a path."""
-    title = re.sub(r"[^\w .()-]+", "_", image.title).strip(" ._")[:80] or "photo"
-    extension = image.original.key.rsplit(".", 1)[-1]
-    return f"photos/{title}-{image.id}.{extension}"
+    return f"photos/{file_stem(image.title)}-{image.id}.{extension_of(image.original)}"
 
 
 def export_zip(backends: Backends, owner_id: str) -> Iterator[bytes]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from picbucket.domain import Conflict, Image, ImageStatus, PicbucketError, Variant
 from picbucket.imaging import Limits, Rendition, process_upload
 from picbucket.ports import Backends
-from picbucket.services.uploads import IMMUTABLE_CACHE, decode_budget
+from picbucket.services.uploads import decode_budget, put_rendition, variant_of
 from picbucket.settings import MIB, Settings
 
 log = logging.getLogger(__name__)
@@ -170,23 +170,11 @@ def _store(
 ) -> Variant:
     """Put a rendition under a key of its own content; an existing one is a rerun's."""
     key = f"{folder}/{name}-{rendition.sha256[:8]}.{rendition.extension}"
+    variant = variant_of(key, rendition)
     # Conflict: stored by an earlier run that stopped before the record changed.
     with contextlib.suppress(Conflict):
-        backends.blobs.put(
-            key,
-            rendition.data,  # type: ignore[arg-type]
-            content_type=rendition.content_type,
-            cache_control=IMMUTABLE_CACHE,
-            download_name=f"picbucket-{image_id}-{key.rsplit('/', 1)[-1]}",
-        )
-    return Variant(
-        key=key,
-        content_type=rendition.content_type,
-        size=rendition.size,
-        sha256=rendition.sha256,
-        width=rendition.width,
-        height=rendition.height,
-    )
+        put_rendition(backends, variant, rendition, image_id)
+    return variant
 
 
 def _drop_unused(backends: Backends, owner_id: str, image_id: str, variants: list[Variant]) -> None:

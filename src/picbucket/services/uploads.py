@@ -15,6 +15,7 @@ from picbucket.domain import (
     IdempotencyKeyReused,
     Image,
     ImageStatus,
+    NotFound,
     PicbucketError,
     Quota,
     UploadInProgress,
@@ -114,6 +115,9 @@ def store_image(
     is removed; a crash in between leaves a pending record for ``reconcile``.
     """
     owner = backends.users.get(owner_id)
+    if owner is None or owner.deleting or owner.disabled:
+        # Checked again, atomically, when the record is charged (images.add).
+        raise NotFound("No such user.")
     quota = quota_for(settings, owner)
     # Cheap check before the expensive decode (any image needs at least a byte);
     # the authoritative one is in the repository's add() transaction.
@@ -135,7 +139,7 @@ def store_image(
         backends.images.add(image, quota)
         try:
             for variant, rendition in zip(image.variants, processed.renditions(), strict=True):
-                _put(backends, variant, rendition, image.id)
+                put_rendition(backends, variant, rendition, image.id)
             if not backends.images.set_status(
                 owner_id, image.id, ImageStatus.PENDING, ImageStatus.READY
             ):
@@ -238,26 +242,27 @@ def _existing_copy(backends: Backends, image: Image) -> Image | None:
 def _new_image(owner_id: str, title: str, processed: ProcessedImage, created: datetime) -> Image:
     image_id = new_id()
     prefix = f"{USERS_PREFIX}{owner_id}/{image_id}"
+
+    def stored_as(name: str, rendition: Rendition) -> Variant:
+        return variant_of(f"{prefix}/{name}.{rendition.extension}", rendition)
+
     return Image(
         id=image_id,
         owner_id=owner_id,
         title=title,
         width=processed.width,
         height=processed.height,
-        original=_variant(f"{prefix}/original.{processed.original.extension}", processed.original),
-        thumbnail=_variant(f"{prefix}/thumb.{processed.thumbnail.extension}", processed.thumbnail),
-        display=(
-            _variant(f"{prefix}/display.{processed.display.extension}", processed.display)
-            if processed.display
-            else None
-        ),
+        original=stored_as("original", processed.original),
+        thumbnail=stored_as("thumb", processed.thumbnail),
+        display=stored_as("display", processed.display) if processed.display else None,
         created=created,
         status=ImageStatus.PENDING,
         taken_at=processed.taken_at,
     )
 
 
-def _variant(key: str, rendition: Rendition) -> Variant:
+def variant_of(key: str, rendition: Rendition) -> Variant:
+    """Return the record of ``rendition`` stored under ``key``."""
     return Variant(
         key=key,
         content_type=rendition.content_type,
@@ -268,7 +273,10 @@ def _variant(key: str, rendition: Rendition) -> Variant:
     )
 
 
-def _put(backends: Backends, variant: Variant, rendition: Rendition, image_id: str) -> None:
+def put_rendition(
+    backends: Backends, variant: Variant, rendition: Rendition, image_id: str
+) -> None:
+    """Store ``rendition``'s bytes as ``variant`` (create-only: ``Conflict`` if there)."""
     name = variant.key.rsplit("/", 1)[-1]
     backends.blobs.put(
         variant.key,

@@ -14,15 +14,14 @@ not zipstream-ng or stream-zip: the writer is ~80 lines and the CRC is the point
 from __future__ import annotations
 
 import json
-import re
 import struct
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from picbucket.domain import Image, Variant
+from picbucket.filenames import extension_of, file_stem
 from picbucket.ports import BlobStore
 
 try:  # ISA-L's CRC-32 (same polynomial as zlib's), ~15x faster; zlib's if absent.
@@ -37,9 +36,6 @@ CHUNK = 64 * 1024
 ZIP64_LIMIT = 0xFFFFFFFF
 # Entry counts from this on need the ZIP64 end records.
 ZIP64_COUNT = 0xFFFF
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-# Names longer than this are cut (some unzip tools and file systems stop at 255 bytes).
-_MAX_STEM = 120
 # DOS dates cannot go before 1980.
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 # General purpose flags: bit 3, sizes in a data descriptor; bit 11, UTF-8 names.
@@ -61,9 +57,7 @@ def safe_name(title: str, extension: str, taken: set[str]) -> str:
 
     Duplicates get " (2)", " (3)"… ; ``taken`` (case-folded names) is updated.
     """
-    stem = unicodedata.normalize("NFC", title)
-    stem = _UNSAFE.sub("_", stem).strip(" .") or "photo"
-    stem = stem[:_MAX_STEM]
+    stem = file_stem(title)
     name = f"{stem}.{extension}"
     number = 2
     while name.casefold() in taken:
@@ -85,7 +79,7 @@ def photo_entries(
     entries = []
     for image in images:
         variant = image.original if originals else image.shown
-        extension = variant.key.rsplit(".", 1)[-1]
+        extension = extension_of(variant)
         name = safe_name(image.title, extension, taken)
         entries.append(Entry(folder + name, variant, image.taken_at or image.created))
     return entries

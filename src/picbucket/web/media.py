@@ -10,6 +10,7 @@ from flask import Response, abort, request
 from werkzeug.datastructures import ContentRange
 
 from picbucket.domain import Variant
+from picbucket.filenames import extension_of, file_stem
 from picbucket.web.context import backends
 from picbucket.web.security import MEDIA_CSP
 
@@ -22,8 +23,8 @@ def download_filename(title: str, variant: Variant) -> str:
     The one place download names are made: the title is what the person called the
     photo, so "Beach at noon.jpg" lands in Downloads, not "original.jpg".
     """
-    stem = "".join(ch for ch in title if ch.isprintable() and ch not in '\\/:*?"<>|').strip(" .")
-    return f"{stem or 'image'}.{variant.key.rsplit('.', 1)[-1]}"
+    # The one sanitiser (picbucket.filenames); a download drops unsafe characters.
+    return f"{file_stem(title, fallback='image', unsafe_as='')}.{extension_of(variant)}"
 
 
 def content_disposition(kind: str, filename: str) -> str:

@@ -10,7 +10,7 @@ from picbucket.cursors import ORDER_TAKEN, ORDERS, encode_cursor, sort_key
 from picbucket.domain import Image
 from picbucket.services import images as image_service
 from picbucket.web.context import backends, owner_id
-from picbucket.web.views import extension, image_urls, thumb_size
+from picbucket.web.views import extension, image_json, image_urls
 
 SORT_LABELS = {"taken": "Date taken", "uploaded": "Date uploaded"}
 
@@ -56,21 +56,8 @@ class Links:
 
 
 def photo_json(image: Image, links: Links | None = None) -> dict[str, Any]:
-    """Return what viewer.js needs about one photo: the API's image (``image_json``)."""
-    width, height = thumb_size(image)
-    return {
-        "id": image.id,
-        "title": image.title,
-        "width": image.width,
-        "height": image.height,
-        "bytes": image.original.size,
-        "content_type": image.original.content_type,
-        "created": image.created.isoformat(),
-        "taken_at": image.taken_at.isoformat() if image.taken_at else None,
-        "thumbnail_width": width,
-        "thumbnail_height": height,
-        **(links or Links()).urls(image),
-    }
+    """Return what viewer.js needs about one photo: the API's image, URLs from ``links``."""
+    return image_json(image, (links or Links()).urls(image))
 
 
 def by_month(images: list[Image], order: str) -> list[Month]:

@@ -7,15 +7,14 @@ from typing import Any
 from flask import url_for
 from markupsafe import escape
 
-from picbucket.domain import Image, Quota, Share, Usage, Variant
+from picbucket.domain import Image, Quota, Share, Usage
+from picbucket.filenames import extension_of
 from picbucket.services.shares import share_record
 from picbucket.services.uploads import quota_for
 from picbucket.web.context import backends, settings
 
-
-def extension(variant: Variant) -> str:
-    """Return a stored file's extension (from its generated key)."""
-    return variant.key.rsplit(".", 1)[-1]
+# Re-exported under the name the web modules use.
+extension = extension_of
 
 
 def variant_url(image: Image, name: str, *, external: bool = False) -> str:
@@ -42,8 +41,9 @@ def image_urls(image: Image) -> dict[str, str]:
     }
 
 
-def image_json(image: Image) -> dict[str, Any]:
-    """Return the API representation of an image."""
+def image_json(image: Image, urls: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the API representation of an image (``urls``: its ``image_urls``, if known)."""
+    width, height = thumb_size(image)
     return {
         "id": image.id,
         "title": image.title,
@@ -53,9 +53,9 @@ def image_json(image: Image) -> dict[str, Any]:
         "content_type": image.original.content_type,
         "created": image.created.isoformat(),
         "taken_at": image.taken_at.isoformat() if image.taken_at else None,
-        "thumbnail_width": thumb_size(image)[0],
-        "thumbnail_height": thumb_size(image)[1],
-        **image_urls(image),
+        "thumbnail_width": width,
+        "thumbnail_height": height,
+        **(urls if urls is not None else image_urls(image)),
     }
 
 
