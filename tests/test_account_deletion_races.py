@@ -7,10 +7,8 @@ running the other request's real service call at the moment it would interleave.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,46 +23,17 @@ from picbucket.domain import (
     User,
     Variant,
     new_id,
-    user_id_for,
 )
 from picbucket.ports import Backends
 from picbucket.services.account_deletion import finish_account_deletion
 from picbucket.services.tokens import create_token
 from picbucket.services.uploads import store_image
 from picbucket.settings import Settings
-from picbucket.wiring import build_backends
+from stacks import backends, make_user, settings
+
+__all__ = ["backends", "settings"]  # fixtures, used by name
 
 BIG = Quota(max_bytes=10**12, max_images=10**6)
-
-
-@pytest.fixture(params=["local", pytest.param("gcp", marks=pytest.mark.gcp)])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    overrides: dict[str, Any] = {}
-    if request.param == "gcp":
-        overrides = request.getfixturevalue("gcp_settings")
-    return Settings(data_dir=tmp_path, **overrides)
-
-
-@pytest.fixture
-def backends(settings: Settings) -> Iterator[Backends]:
-    built = build_backends(settings)
-    try:
-        yield built
-    finally:
-        built.close()
-
-
-def make_user(backends: Backends, subject: str) -> User:
-    return backends.users.upsert(
-        User(
-            id=user_id_for("https://idp.example", subject),
-            issuer="https://idp.example",
-            subject=subject,
-            email=f"{subject}@example.com",
-            name=subject,
-            created=datetime.now(UTC),
-        )
-    )
 
 
 def record(owner: User) -> Image:

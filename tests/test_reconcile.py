@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,47 +27,17 @@ from picbucket.domain import (
     Variant,
     hash_secret,
     new_id,
-    user_id_for,
 )
 from picbucket.ports import Backends
 from picbucket.services.reconcile import Guards, reconcile
 from picbucket.settings import Settings
 from picbucket.wiring import build_backends
+from stacks import backends, make_user, settings
+
+__all__ = ["backends", "settings"]  # fixtures, used by name
 
 BIG = Quota(max_bytes=10**12, max_images=10**6)
 GRACE = timedelta(hours=1)
-
-
-@pytest.fixture(params=["local", pytest.param("gcp", marks=pytest.mark.gcp)])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Return settings for local + SQLite, or GCS + Firestore on the emulators."""
-    overrides: dict[str, Any] = {}
-    if request.param == "gcp":
-        overrides = request.getfixturevalue("gcp_settings")
-    return Settings(data_dir=tmp_path, **overrides)
-
-
-@pytest.fixture
-def backends(settings: Settings) -> Iterator[Backends]:
-    """Build the backends exactly as the app does (wiring.py)."""
-    built = build_backends(settings)
-    try:
-        yield built
-    finally:
-        built.close()
-
-
-def make_user(backends: Backends, subject: str) -> User:
-    return backends.users.upsert(
-        User(
-            id=user_id_for("https://idp.example", subject),
-            issuer="https://idp.example",
-            subject=subject,
-            email=f"{subject}@example.com",
-            name=subject,
-            created=datetime.now(UTC),
-        )
-    )
 
 
 def image_record(owner: User, created: datetime, status: ImageStatus) -> Image:
