@@ -217,3 +217,45 @@ def test_damaged_files_are_invalid(data: bytes) -> None:
 def test_truncated_file_is_invalid() -> None:
     with pytest.raises(InvalidImage):
         run(laden(picture(), quality=80)[:300])
+
+
+# One ALPH per image or frame: a second one would carry anything at all.
+
+PAYLOAD = (b"ALPH", b"\0\0" + SECRET * 1000)  # header byte 0: "uncompressed alpha"
+
+
+def lossy_alpha() -> list[tuple[bytes, bytes]]:
+    out = io.BytesIO()
+    picture("RGBA").save(out, "WEBP", quality=80)
+    parts = chunks(out.getvalue())
+    assert [kind for kind, _ in parts] == [b"VP8X", b"ALPH", b"VP8 "]
+    return parts
+
+
+@pytest.mark.parametrize("where", [1, 2], ids=["before-alph", "after-alph"])
+def test_second_alpha_chunk_is_invalid(where: int) -> None:
+    parts = lossy_alpha()
+    with pytest.raises(InvalidImage, match="two alpha"):
+        run(assemble([*parts[:where], PAYLOAD, *parts[where:]]))
+
+
+def test_second_alpha_chunk_in_a_frame_is_invalid() -> None:
+    parts = chunks(animation(quality=70))
+    index = next(i for i, (kind, _) in enumerate(parts) if kind == b"ANMF")
+    frame = parts[index][1]
+    assert frame[16 : 16 + 4] == b"ALPH"  # lossy frames with alpha start with ALPH
+    alph = PAYLOAD[0] + struct.pack("<I", len(PAYLOAD[1])) + PAYLOAD[1]
+    parts[index] = (b"ANMF", frame[:16] + alph + frame[16:])
+    with pytest.raises(InvalidImage, match="two alpha"):
+        run(assemble(parts))
+
+
+def test_alpha_chunk_before_a_lossless_bitstream_is_invalid() -> None:
+    out = io.BytesIO()
+    picture("RGBA").save(out, "WEBP", lossless=True)
+    [(kind, bitstream)] = chunks(out.getvalue())
+    assert kind == b"VP8L"
+    vp8x = bytes([0x10, 0, 0, 0]) + (63).to_bytes(3, "little") + (47).to_bytes(3, "little")
+    assert len(frames(assemble([(b"VP8X", vp8x), (kind, bitstream)]))) == 1
+    with pytest.raises(InvalidImage, match="lossless"):
+        run(assemble([(b"VP8X", vp8x), PAYLOAD, (kind, bitstream)]))

@@ -1,9 +1,18 @@
 """Rewrite a WebP chunk by chunk: bitstreams, alpha and animation kept; metadata dropped.
 
-VP8/VP8L/ALPH data is copied as is. XMP and unknown chunks and bytes after the RIFF
-payload are not written; EXIF is read for orientation and replaced by an orientation-only
-EXIF chunk; ICCP is rebuilt or dropped. VP8X flags and every size are recomputed, by
-seeking back in ``out`` once the chunks after them are written.
+VP8/VP8L/ALPH data is copied as is: one bitstream and at most one ALPH per image or
+frame. Two ALPH chunks before a bitstream are refused (which one a decoder uses is
+not ours to guess), and so is an ALPH before a VP8L (which carries its own alpha;
+libwebp refuses the pair). An ALPH after the bitstream is dropped, as are repeats of
+VP8X, ICCP, EXIF, ANIM and the bitstream.
+XMP and unknown chunks and bytes after the RIFF payload are not written; EXIF is
+read for orientation and replaced by an orientation-only EXIF chunk; ICCP is rebuilt
+or dropped. VP8X flags and every size are recomputed, by seeking back in ``out``
+once the chunks after them are written.
+
+Residual risk: bytes appended inside a bitstream (after the last VP8 partition's
+coded data, or inside a compressed ALPH or VP8L stream past its end) are only found
+by decoding it; they are copied, as any lossless rewriter copies them.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class _State:
         self.icc_kept = False
         self.animated = False
         self.still: Frame | None = None
+        self.alpha_at: int | None = None  # where the still image's ALPH starts in out
 
 
 def rewrite(source: BinaryIO, out: BinaryIO, limits: Limits) -> Parsed:
@@ -89,16 +99,20 @@ def _extended(state: _State, header: bytes, end: int) -> None:
         elif kind == b"EXIF" and length <= _MAX_META and state.exif is None:
             state.exif = reader.read(padded)[:length]
             state.orientation = read_exif(state.exif).orientation
-        elif kind == b"ANIM" and length == 6 and not state.animated:
+        elif kind == b"ANIM" and length == 6 and not state.animated and state.alpha_at is None:
             _write_chunk(out, b"ANIM", reader.read(padded)[:6])
             state.animated, state.flags = True, state.flags | _ANIMATION
         elif kind == b"ANMF" and state.animated and length >= 16:
             _frame(state, length, padded)
         elif kind in (*_BITSTREAMS, b"ALPH") and not state.animated and state.still is None:
             if kind == b"ALPH":
+                _one_alpha(state.alpha_at)
+                state.alpha_at = out.tell()
                 _copy_chunk(state, kind, length)
-                state.flags |= _ALPHA
                 continue
+            if state.alpha_at is not None:
+                _alpha_before(kind)
+                state.flags |= _ALPHA
             size = _copy_bitstream(state, kind, length)
             if size != state.canvas:
                 raise InvalidImage("The WebP image does not match its canvas size.")
@@ -130,14 +144,19 @@ def _frame(state: _State, length: int, padded: int) -> None:
     out.write(b"ANMF\0\0\0\0" + header)
     stop = reader.offset + padded - 16
     seen = None
+    alpha_at = None
     while reader.offset < stop:
         kind, sub_length = _chunk_header(reader)
         if reader.offset + sub_length + (sub_length & 1) > stop:
             raise InvalidImage("The animated WebP is damaged (a frame chunk runs past its end).")
         if kind == b"ALPH" and seen is None:
+            _one_alpha(alpha_at)
+            alpha_at = out.tell()
             _copy_chunk(state, kind, sub_length)
-            state.flags |= _ALPHA
         elif kind in _BITSTREAMS and seen is None:
+            if alpha_at is not None:
+                _alpha_before(kind)
+                state.flags |= _ALPHA
             seen = _copy_bitstream(state, kind, sub_length)
             if seen != (width, height):
                 raise InvalidImage("A frame of the animated WebP does not match its header.")
@@ -146,6 +165,18 @@ def _frame(state: _State, length: int, padded: int) -> None:
     if seen is None:
         raise InvalidImage("A frame of the animated WebP has no image data.")
     _patch(out, start + 4, struct.pack("<I", out.tell() - start - 8))
+
+
+def _one_alpha(written_at: int | None) -> None:
+    """Refuse a second ALPH chunk for one image: one of the two would carry other data."""
+    if written_at is not None:
+        raise InvalidImage("The WebP file is damaged (an image has two alpha chunks).")
+
+
+def _alpha_before(kind: bytes) -> None:
+    """Refuse an ALPH chunk before a VP8L bitstream, as libwebp does."""
+    if kind == b"VP8L":
+        raise InvalidImage("The WebP file is damaged (an alpha chunk before a lossless image).")
 
 
 def _copy_bitstream(state: _State, kind: bytes, length: int) -> tuple[int, int]:
