@@ -254,6 +254,10 @@ class ImageRepository(Protocol):
         """Return the owner's trashed images, most recently trashed first."""
         ...
 
+    def trash_count(self, owner_id: str) -> int:
+        """Return how many photos the owner has in the trash (one counting query)."""
+        ...
+
     def trashed_before(self, before: datetime, limit: int) -> list[Image]:
         """Return up to ``limit`` trashed images of any owner trashed before ``before``."""
         ...

@@ -584,6 +584,19 @@ class FirestoreImages:
         with _translate():
             return [_image(snap) for snap in query.stream()]
 
+    def trash_count(self, owner_id: str) -> int:
+        """Return how many photos the owner has in the trash (a count aggregation)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (
+            self._client.collection(USERS)
+            .document(owner_id)
+            .collection(IMAGES)
+            .where(filter=FieldFilter("status", "==", ImageStatus.TRASHED.value))
+        )
+        with _translate():
+            return int(query.count().get()[0][0].value)
+
     def trashed_before(self, before: datetime, limit: int) -> list[Image]:
         """Return trashed images of any owner trashed before ``before``, oldest first."""
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -791,28 +804,33 @@ class FirestoreShares:
     def count_view(self, share_id: str) -> bool:
         """Use one of a share's views; False if none is left (or no such share).
 
-        Read and write in one transaction: parallel opens of the last view retry
-        against each other's write, so only one gets it.
+        Optimistic: the write carries the read's update time as a precondition, so of
+        parallel opens of the last view one write lands and the others re-read and
+        find none left. (A transaction does the same with locks, slower under load.)
         """
-        from google.cloud import firestore
+        from google.api_core import exceptions as gexc
 
         ref = self._client.collection(SHARES).document(share_id)
-
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction)
-            if not snap.exists:
-                return False  # revoked and deleted with its image since it was opened
-            doc = snap.to_dict() or {}
-            views, limit = int(doc.get("views", 0)), doc.get("max_views")
-            if limit is not None and views >= limit:
-                return False
-            transaction.update(ref, {"views": views + 1})
-            return True
-
         with _translate():
-            counted: bool = run(self._client.transaction())
-        return counted
+            for _ in range(_COUNT_VIEW_ATTEMPTS):
+                snap = ref.get()
+                if not snap.exists:
+                    return False  # revoked and deleted with its image since it was opened
+                doc = snap.to_dict() or {}
+                views, limit = int(doc.get("views", 0)), doc.get("max_views")
+                if limit is not None and views >= limit:
+                    return False
+                precondition = self._client.write_option(last_update_time=snap.update_time)
+                try:
+                    ref.update({"views": views + 1}, option=precondition)
+                except gexc.FailedPrecondition:
+                    continue  # another open counted first: read again
+                return True
+        raise BackendUnavailable("Too many people are opening this link at once; try again.")
+
+
+# Re-reads a view may take against parallel opens before the store is called busy.
+_COUNT_VIEW_ATTEMPTS = 50
 
 
 class FirestoreTokens:

@@ -511,6 +511,13 @@ class SqliteImages:
         )
         return [_image(row) for row in rows]
 
+    def trash_count(self, owner_id: str) -> int:
+        """Return how many photos the owner has in the trash."""
+        rows = self._db.query(
+            "SELECT COUNT(*) FROM images WHERE owner_id = ? AND status = 'trashed'", (owner_id,)
+        )
+        return int(rows[0][0])
+
     def trashed_before(self, before: datetime, limit: int) -> list[Image]:
         """Return trashed images of any owner trashed before ``before``, oldest first."""
         rows = self._db.query(

@@ -46,6 +46,8 @@ def index() -> str:
         sort_labels=photos.SORT_LABELS,
         opened=photos.opened(request.args.get("photo"), order),
         quota=owner_quota_json(owner_id()),
+        # One counting query, not a read of each trashed photo.
+        trash_count=backends().images.trash_count(owner_id()),
         first_page=not request.args.get("cursor"),
     )
 
