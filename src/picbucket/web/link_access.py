@@ -9,7 +9,7 @@ Once the views are used up, the page and its bytes answer 404.
 from __future__ import annotations
 
 from flask import abort, current_app, request
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from picbucket.domain import Share
@@ -22,8 +22,16 @@ from picbucket.web.unlock import is_unlocked
 VIEW_PASS_SECONDS = 600
 
 
+class _ClockSigner(TimestampSigner):
+    def get_timestamp(self) -> int:
+        # The app's clock, not the host's: passes age like every other deadline here.
+        return int(backends().clock().timestamp())
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="picbucket-view-pass")
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt="picbucket-view-pass", signer=_ClockSigner
+    )
 
 
 def _cookie_name(share: Share) -> str:
