@@ -1,4 +1,9 @@
-"""The owner's album, trash and download pages (session sign-in, forms with CSRF)."""
+"""The owner's album pages and album links (session sign-in, forms with CSRF).
+
+The trash (web/trash.py), zip downloads (web/downloads.py) and link passwords
+(web/shared_links.py) add their routes to this blueprint, so their endpoint names
+(``albums.trash``, ``albums.download_album``, ``albums.password``...) stay as they were.
+"""
 
 from __future__ import annotations
 
@@ -9,37 +14,30 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from picbucket.domain import Album, Image, ImageStatus, InvalidInput
+from picbucket.domain import Album, Image, InvalidInput
 from picbucket.services import albums as album_service
-from picbucket.services import trash as trash_service
 from picbucket.services.links import (
     DEFAULT_EXPIRY,
     album_links,
     create_link,
-    set_link_password,
 )
 from picbucket.services.shares import EXPIRY_LABELS, recover_token, revoke_share
-from picbucket.services.zips import photo_entries, stream_zip
-from picbucket.web.album_share import zip_response
+from picbucket.web.auth import safe_next
 from picbucket.web.context import backends, owner_id, settings
 from picbucket.web.link_forms import link_options
 from picbucket.web.logs import log_event
-from picbucket.web.media import variant_response
-from picbucket.web.views import owner_quota_json
 
 bp = Blueprint("albums", __name__)
 
 
-def _ids() -> list[str]:
+def form_ids() -> list[str]:
+    """Return the photo ids a form posted (field image_id, repeated)."""
     return request.form.getlist("image_id")
 
 
-def _back(default: str) -> Response:
-    # Only our own paths: a form cannot send the person elsewhere.
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = default
-    return redirect(target, code=303)
+def back(default: str) -> Response:
+    """Redirect to the form's ``next`` if it is a path on this site, else to ``default``."""
+    return redirect(safe_next(request.form.get("next")) or default, code=303)
 
 
 # -- albums -------------------------------------------------------------------------
@@ -61,10 +59,10 @@ def create() -> Response:
     album = album_service.create_album(
         backends(), owner_id(), request.form.get("title", ""), request.form.get("description", "")
     )
-    if _ids():
-        album_service.add_to_album(backends(), owner_id(), album.id, _ids())
+    if form_ids():
+        album_service.add_to_album(backends(), owner_id(), album.id, form_ids())
     flash(f"Created the album {album.title}.", "success")
-    return _back(url_for("albums.album", album_id=album.id))
+    return back(url_for("albums.album", album_id=album.id))
 
 
 @bp.get("/albums/<album_id>")
@@ -141,10 +139,10 @@ def add(album_id: str) -> Response:
 
 
 def _add(album_id: str) -> Response:
-    added = album_service.add_to_album(backends(), owner_id(), album_id, _ids())
+    added = album_service.add_to_album(backends(), owner_id(), album_id, form_ids())
     found = album_service.get_album(backends(), owner_id(), album_id)
     flash(f"Added {added} {'photo' if added == 1 else 'photos'} to {found.title}.", "success")
-    return _back(url_for("albums.album", album_id=album_id))
+    return back(url_for("albums.album", album_id=album_id))
 
 
 @bp.post("/albums/add")
@@ -158,9 +156,9 @@ def add_to_chosen() -> Response:
 @login_required
 def remove(album_id: str) -> Response:
     """Take the posted photos out of the album (they stay in the gallery)."""
-    album_service.remove_from_album(backends(), owner_id(), album_id, _ids())
+    album_service.remove_from_album(backends(), owner_id(), album_id, form_ids())
     flash("Removed from the album; the photo is still in your gallery.", "success")
-    return _back(url_for("albums.album", album_id=album_id))
+    return back(url_for("albums.album", album_id=album_id))
 
 
 @dataclass(frozen=True)
@@ -235,105 +233,7 @@ def revoke(album_id: str, share_id: str) -> Response:
     log_event("share_revoked", user_id=owner_id(), share_id=share_id)
     flash("The link is revoked; it now shows “not found”.", "success")
     # The Shared links page posts here too, and asks to come back to itself.
-    return _back(url_for("albums.share_page", album_id=album_id))
-
-
-@bp.post("/links/<share_id>/password")
-@login_required
-def password(share_id: str) -> Response:
-    """Set, change or remove any link's password; everyone unlocked before is cut off."""
-    changed = set_link_password(
-        backends(), owner_id(), share_id, request.form.get("password") or None
-    )
-    flash(
-        "Password set: everyone must enter it again."
-        if changed.password_hash
-        else "Password removed.",
-        "success",
-    )
-    return _back(url_for("gallery.shared_links"))
-
-
-# -- trash ----------------------------------------------------------------------------
-
-
-@bp.get("/trash")
-@login_required
-def trash() -> str:
-    """List the trash with purge dates, the restore and empty actions, and the quota note."""
-    images = trash_service.trashed_images(backends(), owner_id())
-    return render_template(
-        "trash.html",
-        images=images,
-        trash_days=settings().trash_days,
-        purge_date=trash_service.purge_date,
-        trashed_bytes=sum(image.bytes for image in images),
-        quota=owner_quota_json(owner_id()),
-    )
-
-
-@bp.get("/trash/<image_id>/thumb")
-@login_required
-def trash_thumb(image_id: str) -> Response:
-    """Serve a trashed photo's thumbnail to its owner (the gallery's URLs serve ready ones)."""
-    image = trash_service.require_trashed(backends(), owner_id(), image_id)
-    return variant_response(
-        image.thumbnail, cache_control="private, max-age=300", download_name=f"{image.id}-thumb"
-    )
-
-
-@bp.post("/trash/restore")
-@login_required
-def restore() -> Response:
-    """Put the posted photos back in the gallery."""
-    restored = trash_service.restore_images(backends(), owner_id(), _ids())
-    flash(f"Restored {len(restored)} {'photo' if len(restored) == 1 else 'photos'}.", "success")
-    return _back(url_for("albums.trash"))
-
-
-@bp.post("/trash/delete")
-@login_required
-def delete_forever() -> Response:
-    """Delete the posted trashed photos now."""
-    done = trash_service.delete_forever(backends(), owner_id(), _ids())
-    flash(f"Deleted {done} {'photo' if done == 1 else 'photos'} for good.", "success")
-    return redirect(url_for("albums.trash"), code=303)
-
-
-@bp.post("/trash/empty")
-@login_required
-def empty() -> Response:
-    """Delete everything in the trash now."""
-    done = trash_service.empty_trash(backends(), owner_id())
-    log_event("trash_emptied", user_id=owner_id(), images=done)
-    flash(f"Trash emptied: {done} {'photo' if done == 1 else 'photos'} deleted.", "success")
-    return redirect(url_for("albums.trash"), code=303)
-
-
-# -- downloads ------------------------------------------------------------------------
-
-
-@bp.get("/albums/<album_id>/download.zip")
-@login_required
-def download_album(album_id: str) -> Response:
-    """Stream the album's originals as a zip."""
-    found = album_service.get_album(backends(), owner_id(), album_id)
-    entries = photo_entries(album_service.album_images(backends(), found))
-    return zip_response(stream_zip(backends().blobs, entries), found.title)
-
-
-@bp.post("/download.zip")
-@login_required
-def download_selection() -> Response:
-    """Stream the selected photos' originals as a zip (form field image_id, repeated)."""
-    ids = trash_service.checked_ids(_ids())
-    chosen = {
-        image.id: image
-        for image in backends().images.get_many(owner_id(), ids)
-        if image.status is ImageStatus.READY
-    }
-    images = [chosen[image_id] for image_id in ids if image_id in chosen]
-    return zip_response(stream_zip(backends().blobs, photo_entries(images)), "Picbucket photos")
+    return back(url_for("albums.share_page", album_id=album_id))
 
 
 @bp.errorhandler(InvalidInput)
@@ -346,3 +246,7 @@ def _form_error(exc: InvalidInput) -> Response:
 def _same_site_referrer() -> str | None:
     referrer = request.referrer or ""
     return referrer if referrer.startswith(request.host_url) else None
+
+
+# Register the routes split out of this module on ``bp`` (they import it).
+from picbucket.web import downloads, shared_links, trash  # noqa: E402, F401

@@ -1,13 +1,16 @@
-"""The "Shared links" page: every live image and album link, copyable again."""
+"""The "Shared links" page: every live link, copyable again; setting a link's password."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template, url_for
+from flask import flash, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
 
-from picbucket.services.links import NewLink
+from picbucket.services.links import NewLink, set_link_password
 from picbucket.services.shares import SharedLink, active_links
+from picbucket.web.albums import back, bp
 from picbucket.web.context import backends, owner_id, settings
 from picbucket.web.views import share_json, share_urls
 
@@ -37,3 +40,19 @@ def render_shared_links() -> str:
     links = active_links(backends(), owner_id(), settings().secret_key)
     rows: list[dict[str, Any]] = [{"link": link, "url": link_url(link)} for link in links]
     return render_template("shares.html", links=rows)
+
+
+@bp.post("/links/<share_id>/password")
+@login_required
+def password(share_id: str) -> Response:
+    """Set, change or remove any link's password; everyone unlocked before is cut off."""
+    changed = set_link_password(
+        backends(), owner_id(), share_id, request.form.get("password") or None
+    )
+    flash(
+        "Password set: everyone must enter it again."
+        if changed.password_hash
+        else "Password removed.",
+        "success",
+    )
+    return back(url_for("gallery.shared_links"))
