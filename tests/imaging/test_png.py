@@ -304,8 +304,9 @@ def test_idat_chunk_after_the_end_of_the_image_data_is_dropped() -> None:
         lambda data: [zlib.compress(zlib.decompress(data) + SECRET)],  # past the scanlines
         lambda data: [zlib.compress(zlib.decompress(data)[:-1])],  # a row cut short
         lambda data: [data[:-8]],  # the stream does not end
+        lambda data: [data[:40] + bytes([data[40] ^ 0xFF]) + data[41:]],  # a valid CRC over it
     ],
-    ids=["after-end", "after-end-split", "past-scanlines", "short", "unterminated"],
+    ids=["after-end", "after-end-split", "past-scanlines", "short", "unterminated", "corrupt"],
 )
 def test_image_data_that_does_not_match_its_scanlines_is_invalid(
     build: Callable[[bytes], list[bytes]],
