@@ -63,3 +63,10 @@ def test_link_password_form_still_answers_at_its_address(alice: FlaskClient) -> 
 def test_link_options_are_refused_before_anything_is_made(options: LinkOptions) -> None:
     with pytest.raises(InvalidInput):
         check_options(options)
+
+
+def test_the_api_says_delete_moves_an_image_to_the_trash(client: FlaskClient) -> None:
+    spec = json_of(client.get("/api/v1/openapi.json"))
+    delete = spec["paths"]["/images/{image_id}"]["delete"]
+    assert delete["summary"] == "Move an image to the trash"
+    assert "restored" in delete["description"]
