@@ -351,3 +351,15 @@ def test_an_item_listed_twice_in_ipma_is_refused() -> None:
     iloc = struct.pack(">HHHHHHII", 0x4400, 1, 1, 0, 0, 1, 0, 4)
     with pytest.raises(InvalidImage, match="listed twice"):
         rewrite(located(iloc, 1, iprp))
+
+
+def test_too_many_item_references_are_refused() -> None:
+    iloc = struct.pack(">HHHHHHII", 0x4400, 1, 1, 0, 0, 1, 0, 4)
+    iref = full(b"iref", box(b"dimg", struct.pack(">HH", 1, 20_000) + b"\0\2" * 20_000))
+    with pytest.raises(InvalidImage, match="too many parts"):
+        rewrite(located(iloc, 1, iref))
+
+
+def test_a_million_brands_are_not_all_read() -> None:
+    brands = b"".join(struct.pack(">I", n) for n in range(1_000_000))
+    refused_cheaply(box(b"ftyp", b"avif\0\0\0\0" + brands))
