@@ -98,6 +98,7 @@ def test_an_upload_during_the_deletion_leaves_no_photo_without_an_account(
     alice = make_user(backends, "alice")
     backends.users.change_account(alice.id, AccountChange(deleting=True), None)
     # Her upload request arrives after her images were removed, before her record goes.
+    during: Backends  # the lambda below uploads through it, once it is built
     racing = UploadDuring(
         backends.blobs, f"users/{alice.id}/", lambda: upload(during, settings, alice)
     )
