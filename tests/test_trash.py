@@ -14,7 +14,8 @@ from picbucket.services.images import delete_image
 from picbucket.services.links import OpenedLink, open_link
 from picbucket.services.reconcile import Guards, reconcile
 from picbucket.settings import Settings
-from test_reconcile import BIG, backends, image_record, keys, make_user, put, settings
+from stacks import make_user
+from test_reconcile import BIG, backends, image_record, keys, put, settings
 
 __all__ = ["backends", "settings"]  # fixtures used by name
 
