@@ -57,10 +57,11 @@ def reconcile_command(
 ) -> None:
     """Remove orphan blobs, temp files and stale records left behind by crashes.
 
-    Prints the plan first, then carries it out. Exits 3 and deletes nothing when the
-    plan deletes more than --max-delete-share of the blobs, or when no blob has a
-    record (empty or wrong record store), unless --force; exits 1 if an item could
-    not be removed (the next run retries).
+    Prints the plan first, then carries it out. Exits 3, removing no orphan or
+    direct-upload blob, when the plan would delete more than --max-delete-share of the
+    blobs or when no blob has a record (empty or wrong record store), unless --force;
+    account deletions, stale uploads, trash purges and expired keys still run. Exits 1
+    if an item could not be removed (the next run retries).
     """
     if grace_minutes == 0 and not force:
         # Grace 0 races every upload in progress: only for a deliberate cleanup.
