@@ -96,19 +96,6 @@ def thumbnail_image(img: Image.Image) -> Image.Image:
     return _shrink(img, size, gap=1.0)
 
 
-def thumbnail_size(width: int, height: int) -> tuple[int, int]:
-    """Return the thumbnail's pixel size for an image of ``width`` x ``height``."""
-    if width > height * THUMB_MAX_ASPECT:
-        width = round(height * THUMB_MAX_ASPECT)
-    elif height > width * THUMB_MAX_ASPECT:
-        height = round(width * THUMB_MAX_ASPECT)
-    short = min(width, height)
-    if short <= THUMB_SHORT_SIDE:
-        return max(1, width), max(1, height)
-    scale = THUMB_SHORT_SIDE / short
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def encode_options(img: Image.Image, *, thumbnail: bool) -> tuple[str, dict[str, object]]:
     """Return the Pillow format and save options for a rendition of ``img``."""
     if img.mode == "RGBA":
