@@ -43,6 +43,7 @@ from picbucket.resilience import (
     new_request,
 )
 from picbucket.settings import Settings, SettingsError
+from picbucket.wiring import build_backends
 
 
 class FakeClock:
@@ -513,3 +514,11 @@ def test_gcp_storage_frozen_fails_uploads_at_the_deadline_and_readiness_names_it
         assert upload(browser, png()).status_code == 201
     finally:
         app.extensions["picbucket"].close()
+
+
+def test_calls_after_the_backends_are_closed_are_503_not_500(tmp_path: Path) -> None:
+    """A request that arrives while the app shuts down gets a 503 with Retry-After."""
+    backends = build_backends(Settings(data_dir=tmp_path / "data"))
+    backends.close()
+    with pytest.raises(BackendUnavailable):
+        backends.images.usage("someone")

@@ -161,7 +161,11 @@ class Guard:
         probe = self.breaker.before_call()
         # Carry context variables (the request's log fields) onto the pool thread.
         context = contextvars.copy_context()
-        future = self._pool.submit(context.run, fn, *args, **kwargs)
+        try:
+            future = self._pool.submit(context.run, fn, *args, **kwargs)
+        except RuntimeError:
+            # The backends were closed (the app is shutting down): say so, not a 500.
+            raise BackendDown(_MESSAGE, retry_after=1) from None
         try:
             result = future.result(timeout=self.deadline)
         except FutureTimeout:
