@@ -9,9 +9,7 @@ albums or quota changed. Runs on local disk + SQLite and on GCS + Firestore emul
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -34,8 +32,9 @@ from picbucket.services.reconcile import reconcile
 from picbucket.services.tokens import create_token
 from picbucket.services.uploads import store_image
 from picbucket.settings import Settings
-from picbucket.wiring import build_backends
+from stacks import backends, settings
 
+__all__ = ["backends", "settings"]  # fixtures, used by name
 FAULTY = ("blobs", "users", "images", "shares", "tokens", "albums")
 
 
@@ -76,25 +75,6 @@ def faulty(backends: Backends, steps: Steps) -> Backends:
     """Return ``backends`` with every blob and record call counted (and one failing)."""
     wrapped = {name: Faulty(getattr(backends, name), steps) for name in FAULTY}
     return replace(backends, **cast(dict[str, Any], wrapped))
-
-
-@pytest.fixture(params=["local", pytest.param("gcp", marks=pytest.mark.gcp)])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings for local + SQLite, or GCS + Firestore on the emulators."""
-    overrides: dict[str, Any] = {}
-    if request.param == "gcp":
-        overrides = request.getfixturevalue("gcp_settings")
-    return Settings(data_dir=tmp_path, **overrides)
-
-
-@pytest.fixture
-def backends(settings: Settings) -> Iterator[Backends]:
-    """The backends exactly as the app builds them."""
-    built = build_backends(settings)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def person(backends: Backends, settings: Settings, email: str) -> str:
