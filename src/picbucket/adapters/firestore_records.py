@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -737,6 +737,39 @@ class FirestoreShares:
 
     def revoke(self, owner_id: str, share_id: str, when: datetime) -> bool:
         """Mark a share revoked; return False if the owner has no such share."""
+        # Keep the first revocation time: revoking twice is not news.
+        return self._update_owned(
+            owner_id,
+            share_id,
+            lambda doc: {} if doc.get("revoked") is not None else {"revoked": when},
+        )
+
+    def remove_for_image(self, owner_id: str, image_id: str) -> None:
+        """Delete every share of an image."""
+        self._remove_where(owner_id, "image_id", image_id)
+
+    def set_password(
+        self, owner_id: str, share_id: str, password_hash: str | None, epoch: str
+    ) -> bool:
+        """Replace a share's password hash and epoch; False if the owner has no such share."""
+        return self._update_owned(
+            owner_id, share_id, lambda _doc: {"password_hash": password_hash, "epoch": epoch}
+        )
+
+    def remove_for_album(self, owner_id: str, album_id: str) -> None:
+        """Delete every link to an album."""
+        self._remove_where(owner_id, "album_id", album_id)
+
+    def _update_owned(
+        self,
+        owner_id: str,
+        share_id: str,
+        changes: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> bool:
+        """Apply ``changes(current doc)`` to one of the owner's shares in a transaction.
+
+        Return False (and change nothing) if the owner has no such share.
+        """
         from google.cloud import firestore
 
         ref = self._client.collection(SHARES).document(share_id)
@@ -744,59 +777,27 @@ class FirestoreShares:
         @firestore.transactional
         def run(transaction: Any) -> bool:
             snap = ref.get(transaction=transaction)
-            if not snap.exists or (snap.to_dict() or {}).get("owner_id") != owner_id:
+            doc = (snap.to_dict() or {}) if snap.exists else {}
+            if not snap.exists or doc.get("owner_id") != owner_id:
                 return False
-            # Keep the first revocation time: revoking twice is not news.
-            if (snap.to_dict() or {}).get("revoked") is None:
-                transaction.update(ref, {"revoked": when})
+            update = changes(doc)
+            if update:
+                transaction.update(ref, update)
             return True
 
         with _translate():
             result: bool = run(self._client.transaction())
         return result
 
-    def remove_for_image(self, owner_id: str, image_id: str) -> None:
-        """Delete every share of an image."""
+    def _remove_where(self, owner_id: str, field: str, value: str) -> None:
+        """Delete the owner's shares whose ``field`` equals ``value``."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         # Two equality filters: served by merging single-field indexes, no composite.
         query = (
             self._client.collection(SHARES)
             .where(filter=FieldFilter("owner_id", "==", owner_id))
-            .where(filter=FieldFilter("image_id", "==", image_id))
-        )
-        with _translate():
-            refs = [snap.reference for snap in query.stream()]
-            _delete_all(self._client, refs)
-
-    def set_password(
-        self, owner_id: str, share_id: str, password_hash: str | None, epoch: str
-    ) -> bool:
-        """Replace a share's password hash and epoch; False if the owner has no such share."""
-        from google.cloud import firestore
-
-        ref = self._client.collection(SHARES).document(share_id)
-
-        @firestore.transactional
-        def run(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction)
-            if not snap.exists or (snap.to_dict() or {}).get("owner_id") != owner_id:
-                return False
-            transaction.update(ref, {"password_hash": password_hash, "epoch": epoch})
-            return True
-
-        with _translate():
-            result: bool = run(self._client.transaction())
-        return result
-
-    def remove_for_album(self, owner_id: str, album_id: str) -> None:
-        """Delete every link to an album."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = (
-            self._client.collection(SHARES)
-            .where(filter=FieldFilter("owner_id", "==", owner_id))
-            .where(filter=FieldFilter("album_id", "==", album_id))
+            .where(filter=FieldFilter(field, "==", value))
         )
         with _translate():
             _delete_all(self._client, [snap.reference for snap in query.stream()])
