@@ -22,12 +22,13 @@ from picbucket.domain import Image, InvalidInput, PicbucketError
 from picbucket.services import images as image_service
 from picbucket.services import shares as share_service
 from picbucket.services.direct_uploads import finish_direct_upload, start_direct_upload
-from picbucket.services.links import DEFAULT_EXPIRY, LinkOptions, create_link
+from picbucket.services.links import LinkOptions, create_link
 from picbucket.services.uploads import store_image, store_image_once
 from picbucket.web import schemas
 from picbucket.web.bearer import bearer_token, has_bearer
 from picbucket.web.context import backends, settings
 from picbucket.web.errors import domain_error_response, error_response
+from picbucket.web.link_forms import body_link_options
 from picbucket.web.logs import log_event
 from picbucket.web.openapi import Operation, openapi_document
 from picbucket.web.security import csrf, limiter
@@ -319,11 +320,12 @@ def delete_image(image_id: str) -> tuple[str, int]:
 )
 def create_share(image_id: str, body: schemas.ShareBody) -> tuple[Response, int]:
     """Create a public link; no body (or ``"expires": null``) means 7 days, not never."""
-    options = LinkOptions(
-        expiry=body.expires or DEFAULT_EXPIRY, password=body.password, max_views=body.max_views
-    )
     new = create_link(
-        backends(), _owner(), options, image_id=image_id, token_key=settings().secret_key
+        backends(),
+        _owner(),
+        body_link_options(body),
+        image_id=image_id,
+        token_key=settings().secret_key,
     )
     log_event("share", user_id=_owner(), image_id=image_id, share_id=new.share.id)
     return jsonify(new_link_json(new)), 201

@@ -14,10 +14,11 @@ from werkzeug.wrappers import Response
 from picbucket.domain import Album, Image, InvalidInput
 from picbucket.services import albums as album_service
 from picbucket.services import trash as trash_service
-from picbucket.services.links import LinkOptions, check_options, create_link
+from picbucket.services.links import check_options, create_link
 from picbucket.web import schemas
 from picbucket.web.api import _owner, route
 from picbucket.web.context import backends, settings
+from picbucket.web.link_forms import body_link_options
 from picbucket.web.logs import log_event
 from picbucket.web.shared_links import new_link_json
 from picbucket.web.views import image_json
@@ -35,17 +36,6 @@ def album_json(album: Album, count: int) -> dict[str, Any]:
         "photo_count": count,
         "page_url": url_for("albums.album", album_id=album.id, _external=True),
     }
-
-
-def _options(body: schemas.LinkBody | None) -> LinkOptions:
-    if body is None:
-        return LinkOptions()
-    return LinkOptions(
-        expiry=body.expires or LinkOptions.expiry,
-        password=body.password,
-        max_views=body.max_views,
-        allow_originals=body.allow_originals,
-    )
 
 
 def _count(album: Album) -> int:
@@ -116,7 +106,11 @@ def delete_album(album_id: str) -> tuple[str, int]:
 def share_album(album_id: str, body: schemas.LinkBody) -> tuple[Response, int]:
     """Create an album link (default expiry 7 days; password and view limit optional)."""
     new = create_link(
-        backends(), _owner(), _options(body), album_id=album_id, token_key=settings().secret_key
+        backends(),
+        _owner(),
+        body_link_options(body),
+        album_id=album_id,
+        token_key=settings().secret_key,
     )
     log_event("share", user_id=_owner(), album_id=album_id, share_id=new.share.id)
     return jsonify(new_link_json(new)), 201
@@ -154,7 +148,7 @@ def bulk(body: schemas.BulkBody) -> Response:
         done = act(backends(), owner, album.id, ids)
         changed = ids[:done] if done == len(ids) else _members(album, ids, body.action)
     else:
-        options = _options(body.link)
+        options = body_link_options(body.link)
         check_options(options)  # a refused link must not leave an album behind
         album = album_service.create_album(backends(), owner, body.title or "Shared photos")
         album_service.add_to_album(backends(), owner, album.id, ids)

@@ -1,4 +1,4 @@
-"""The link options a form posts (image page, album share page): one reading of them."""
+"""The link options a form or an API body asks for: one reading of each."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from werkzeug.datastructures import MultiDict
 
 from picbucket.domain import InvalidInput
 from picbucket.services.links import DEFAULT_EXPIRY, LinkOptions
+from picbucket.web import schemas
 
 
 def link_options(form: MultiDict[str, str], *, allow_originals: bool = False) -> LinkOptions:
@@ -21,4 +22,16 @@ def link_options(form: MultiDict[str, str], *, allow_originals: bool = False) ->
         password=form.get("password") or None,
         max_views=int(views) if views else None,
         allow_originals=allow_originals,
+    )
+
+
+def body_link_options(body: schemas.ShareBody | schemas.LinkBody | None) -> LinkOptions:
+    """Return the options an API link body asked for (absent or null expiry: the default)."""
+    if body is None:
+        return LinkOptions()
+    return LinkOptions(
+        expiry=body.expires or DEFAULT_EXPIRY,
+        password=body.password,
+        max_views=body.max_views,
+        allow_originals=getattr(body, "allow_originals", False),
     )
