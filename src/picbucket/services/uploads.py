@@ -19,7 +19,6 @@ from picbucket.domain import (
     PicbucketError,
     Quota,
     UploadInProgress,
-    Usage,
     User,
     Variant,
     new_id,
@@ -124,7 +123,7 @@ def store_image(
     # A retry (claim) is checked after the decode: its first try may have used the
     # last bytes, and it must still get that first result.
     if claim is None:
-        quota.check(owner.usage if owner else Usage(), 1)
+        quota.check(owner.usage, 1)
     processed = process_upload(source, limits_for(settings, max_bytes), decode_budget(settings))
     try:
         image = _new_image(owner_id, title_from_filename(filename), processed, backends.clock())
