@@ -10,6 +10,7 @@ import contextlib
 import io
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,15 @@ from urllib.parse import urlsplit
 
 import requests
 from PIL import Image
-from playwright.sync_api import ConsoleMessage, Page, Request, Response, Route, ViewportSize
+from playwright.sync_api import (
+    ConsoleMessage,
+    Locator,
+    Page,
+    Request,
+    Response,
+    Route,
+    ViewportSize,
+)
 from werkzeug.serving import make_server
 
 from helpers import attribute
@@ -195,6 +204,29 @@ def api_upload(page: Page, base_url: str, data: bytes, filename: str) -> dict[st
     assert answer.status == 201, answer.text()
     created: dict[str, Any] = answer.json()
     return created
+
+
+def alts_become(
+    locator: Locator, expected: list[str], *, any_order: bool = False, timeout: float = 5.0
+) -> list[str]:
+    """Wait until the images of ``locator`` are named ``expected`` and return their alts.
+
+    Playwright retries single-element expectations but not a list read with
+    ``evaluate_all``: right after a click that navigates, the new document may not be
+    parsed yet, so a one-shot read sees an empty grid. This polls like ``expect`` does,
+    then asserts, so a real mismatch still fails with the full diff.
+    """
+
+    def shown() -> list[str]:
+        alts: list[str] = locator.evaluate_all("(imgs) => imgs.map((i) => i.alt)")
+        return sorted(alts) if any_order else alts
+
+    want = sorted(expected) if any_order else expected
+    deadline = time.monotonic() + timeout
+    while (current := shown()) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert current == want
+    return current
 
 
 def path_of(url: str) -> str:

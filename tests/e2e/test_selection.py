@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, FilePayload, Locator, Page, Request, Route, expect
 
-from e2e.browsing import DESKTOP, PHONE, LiveServer, Watch, picture, screenshot
+from e2e.browsing import DESKTOP, PHONE, LiveServer, Watch, alts_become, picture, screenshot
 from e2e.test_accessibility import axe_problems
 from e2e.test_screenshots import wait_for_images
 from e2e.test_viewer import ALICE, browser_page, gallery_of
@@ -36,12 +36,9 @@ def check(page: Page, title: str) -> Locator:
     return page.get_by_role("button", name=re.compile(rf"^(Select|Selected:) {title}$"))
 
 
-def selected_titles(page: Page) -> list[str]:
-    """Return the titles of the selected tiles, in grid order."""
-    titles: list[str] = page.locator("#gallery li.is-selected img").evaluate_all(
-        "imgs => imgs.map((img) => img.alt)"
-    )
-    return titles
+def selected_become(page: Page, titles: list[str]) -> None:
+    """Wait until exactly ``titles`` are the selected tiles, in grid order."""
+    alts_become(page.locator("#gallery li.is-selected img"), titles)
 
 
 def bar(page: Page) -> Locator:
@@ -59,7 +56,7 @@ def select_first_three(page: Page) -> None:
     check(page, TITLES[0]).click()
     check(page, TITLES[2]).click(modifiers=["Shift"])
     expect(bar(page).get_by_role("status")).to_have_text("3 selected")
-    assert selected_titles(page) == TITLES[:3]
+    selected_become(page, TITLES[:3])
 
 
 def test_select_then_album_share_download_trash(
@@ -89,8 +86,7 @@ def test_select_then_album_share_download_trash(
     expect(bar(page)).to_be_hidden()
     page.get_by_role("link", name="Open the album").click()
     expect(page.get_by_role("heading", name="Picked three")).to_be_visible()
-    album_titles = page.locator(".album-grid img").evaluate_all("i => i.map((x) => x.alt)")
-    assert sorted(album_titles) == sorted(TITLES[:3])
+    alts_become(page.locator(".album-grid img"), TITLES[:3], any_order=True)
 
     # An existing album is offered in the picker, with its count.
     page.goto("/")
@@ -107,7 +103,7 @@ def test_select_then_album_share_download_trash(
     check(page, TITLES[0]).click()
     page.locator("#gallery .gallery-link").nth(2).click(modifiers=["Shift"])
     expect(page.locator("#viewer")).to_be_hidden()
-    assert selected_titles(page) == TITLES[:3]
+    selected_become(page, TITLES[:3])
     bar(page).get_by_role("button", name="Share link").click()
     sharer = page.get_by_role("dialog", name="Share 3 photos as an album link")
     sharer.get_by_label("Album title").fill("For grandma")
@@ -123,8 +119,7 @@ def test_select_then_album_share_download_trash(
     visitor = new_context(viewport=DESKTOP).new_page()
     visitor.goto(url)
     expect(visitor.locator("#gallery img")).to_have_count(3)
-    shown = visitor.locator("#gallery img").evaluate_all("i => i.map((x) => x.alt)")
-    assert sorted(shown) == sorted(TITLES[:3])
+    alts_become(visitor.locator("#gallery img"), TITLES[:3], any_order=True)
 
     # Download: one zip of the three originals.
     select_first_three(page)
@@ -191,17 +186,17 @@ def test_keyboard_only_selection(
     assert focused(page) == TITLES[1]
     page.keyboard.press("Shift+ArrowRight")
     assert focused(page) == TITLES[2]
-    assert selected_titles(page) == TITLES[:3]
+    selected_become(page, TITLES[:3])
     page.keyboard.press("Space")  # the focused one off again
-    assert selected_titles(page) == TITLES[:2]
+    selected_become(page, TITLES[:2])
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Shift+Space")  # from the anchor (the third) to the fifth
-    assert selected_titles(page) == TITLES[:5]
+    selected_become(page, TITLES[:5])
     expect(bar(page).get_by_role("status")).to_have_text("5 selected")
     page.keyboard.press("Escape")
     expect(bar(page)).to_be_hidden()
-    assert selected_titles(page) == []
+    selected_become(page, [])
 
     # The tile's check is a Tab stop of its own, named after the photo.
     page.locator("#gallery .gallery-link").first.focus()
@@ -366,4 +361,4 @@ def test_select_all_takes_what_is_loaded(
     expect(select_all).to_have_attribute("aria-disabled", "false")
     select_all.click()
     expect(bar(page).get_by_role("status")).to_have_text("6 selected")
-    assert selected_titles(page) == TITLES
+    selected_become(page, TITLES)
