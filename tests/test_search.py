@@ -168,7 +168,8 @@ def test_download_original_is_named_after_the_title(
 
 @pytest.mark.gcp
 def test_firestore_backfill_makes_old_titles_searchable(request: pytest.FixtureRequest) -> None:
-    from picbucket.adapters.firestore_records import FirestoreRecords, _image_doc
+    from picbucket.adapters.firestore_codec import _image_doc
+    from picbucket.adapters.firestore_records import FirestoreRecords
     from picbucket.settings import Settings
 
     project = request.getfixturevalue("firestore_project")

@@ -11,14 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from picbucket.adapters.firestore_records import (
-    BATCH_GET,
-    BATCH_WRITE,
-    USERS,
-    _delete_all,
-    _dt,
-    _translate,
-)
+from picbucket.adapters.firestore_codec import _dt
+from picbucket.adapters.firestore_collections import BATCH_GET, BATCH_WRITE, USERS, _delete_all
+from picbucket.adapters.firestore_errors import _translate
 from picbucket.domain import Album, AlbumOrder
 
 if TYPE_CHECKING:

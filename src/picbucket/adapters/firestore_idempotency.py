@@ -12,7 +12,9 @@ import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from picbucket.adapters.firestore_records import USERS, _dt, _translate
+from picbucket.adapters.firestore_codec import _dt
+from picbucket.adapters.firestore_collections import USERS
+from picbucket.adapters.firestore_errors import _translate
 from picbucket.ports import IdempotencyRecord
 
 if TYPE_CHECKING:

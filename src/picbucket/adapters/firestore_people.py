@@ -15,6 +15,7 @@ from picbucket.account_cursors import (
     encode_audit_cursor,
     encode_people_cursor,
 )
+from picbucket.adapters.firestore_codec import _dt
 from picbucket.domain import AuditEntry, Page
 
 if TYPE_CHECKING:
@@ -87,8 +88,6 @@ def audit_page(client: Client, cursor: str | None, limit: int) -> Page[AuditEntr
 
 
 def _entry(snap: Any) -> AuditEntry:
-    from picbucket.adapters.firestore_records import _dt
-
     data = snap.to_dict() or {}
     return AuditEntry(
         id=snap.id,
