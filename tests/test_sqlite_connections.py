@@ -19,7 +19,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from picbucket.adapters.sqlite_records import POOL_SIZE, SqliteRecords
+from picbucket.adapters.sqlite_pool import POOL_SIZE
+from picbucket.adapters.sqlite_records import SqliteRecords
 from picbucket.domain import Image, ImageStatus, Quota, User, Variant, user_id_for
 from picbucket.ports import Backends
 from picbucket.services.links import LinkOptions, create_link

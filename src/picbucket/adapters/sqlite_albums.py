@@ -10,7 +10,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from picbucket.adapters.sqlite_records import SqliteRecords, _ts
+from picbucket.adapters.sqlite_codec import _ts
+from picbucket.adapters.sqlite_records import SqliteRecords
 from picbucket.domain import Album, AlbumOrder
 
 # SQLite caps bound parameters (32,766 today, 999 on old builds): stay far below.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from picbucket.adapters.sqlite_records import SqliteRecords, _req_dt, _ts
+from picbucket.adapters.sqlite_codec import _req_dt, _ts
+from picbucket.adapters.sqlite_records import SqliteRecords
 from picbucket.ports import IdempotencyRecord
 
 

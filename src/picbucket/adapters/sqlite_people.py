@@ -80,7 +80,7 @@ def audit_page(query: Query, cursor: str | None, limit: int) -> Page[AuditEntry]
 
 
 def _ts(value: datetime) -> str:
-    # The fixed-width UTC text sqlite_records uses, so text order is time order.
+    # The fixed-width UTC text sqlite_codec uses, so text order is time order.
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
