@@ -41,16 +41,17 @@ def devserver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 90  # the Firestore emulator is a JVM
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
+                if requests.get(f"{base}/healthz", timeout=5).ok:
                     break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+            except requests.RequestException:  # not listening yet, or slow to answer
+                pass
+            time.sleep(0.1)
         else:
             pytest.fail("devserver did not start within 90 s")
         yield base
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        assert process.wait(timeout=10) is not None
+        assert process.wait(timeout=30) is not None  # it stops the emulators too
 
 
 def test_make_run_signs_in_with_any_email(devserver: str) -> None:

@@ -23,7 +23,12 @@ _axe = Axe()
 
 
 def axe_problems(page: Page, what: str) -> list[str]:
-    """Run axe-core on the page; return its serious and critical violations, readably."""
+    """Run axe-core on the page; return its serious and critical violations, readably.
+
+    After a click that navigates, the new document has committed but may still be
+    parsing (or waiting for its stylesheets): axe waits for it to load first.
+    """
+    page.wait_for_load_state()
     results = _axe.run(page)
     found = []
     for violation in results.response["violations"]:
@@ -200,6 +205,7 @@ def test_keyboard_only_upload_and_navigation(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("first")
     expect(page).to_have_url(re.compile(r"/images/"))
+    page.wait_for_load_state()  # Tab only walks what has been parsed
 
     # On the image page: rename with the keyboard alone.
     tab_to(page, "Title")

@@ -4,9 +4,10 @@ copied again, reload-safe forms, and signing out one device or all of them."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from e2e.browsing import PHONE, LiveServer, Watch, api_upload, picture, screenshot, sign_in
 from e2e.test_accessibility import axe_problems
@@ -18,6 +19,20 @@ ALICE = "alice@example.com"
 def _clipboard(page: Page) -> str:
     text: str = page.evaluate("navigator.clipboard.readText()")
     return text
+
+
+def _copies(page: Page, button: Locator, expected: str, timeout: float = 10.0) -> None:
+    """Click a copy button; wait until the clipboard holds ``expected`` (fails with both).
+
+    The page writes the clipboard asynchronously, after the click has returned; the
+    clipboard is emptied first, so the text read is this copy's, not an earlier one's.
+    """
+    page.evaluate("navigator.clipboard.writeText('')")
+    button.click()
+    deadline = time.monotonic() + timeout
+    while (copied := _clipboard(page)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert copied == expected
 
 
 def test_share_links_are_copied_from_the_image_page_and_the_shared_links_page(
@@ -51,10 +66,8 @@ def test_share_links_are_copied_from_the_image_page_and_the_shared_links_page(
     expect(page.locator("#share-list li")).to_have_count(1)  # the reload made no second link
 
     screenshot(page, "defects-image-links.png", full_page=True)
-    page.get_by_role("button", name="Copy share link").click()
-    assert _clipboard(page) == share_url
-    page.locator("#share-list").get_by_role("button", name="Copy").click()
-    assert _clipboard(page) == share_url
+    _copies(page, page.get_by_role("button", name="Copy share link"), share_url)
+    _copies(page, page.locator("#share-list").get_by_role("button", name="Copy"), share_url)
 
     # A visitor opens it twice; the owner's "Shared links" page counts both.
     visitor = new_context(timezone_id="America/New_York").new_page()
@@ -71,8 +84,7 @@ def test_share_links_are_copied_from_the_image_page_and_the_shared_links_page(
     expect(row).to_contain_text("2 views")
     assert not axe_problems(page, "shared links")
     screenshot(page, "defects-shared-links.png")
-    row.get_by_role("button", name="Copy link").click()
-    assert _clipboard(page) == share_url
+    _copies(page, row.get_by_role("button", name="Copy link"), share_url)
 
     # On a phone the list and its buttons fit, with 44 px targets.
     signed_in = context.storage_state()

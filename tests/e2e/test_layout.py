@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from playwright.sync_api import BrowserContext, Locator, Page, expect
@@ -92,13 +93,16 @@ def test_touch_targets_on_a_phone(
         big_enough(viewer.get_by_role("link", name=name), f"viewer {name}")
     viewer.get_by_role("link", name="Details").tap()
     expect(page.get_by_role("heading", level=1)).to_have_text("tap me")
+    page.wait_for_load_state()  # sizes with the stylesheets applied, not mid-load
     for name in ("Rename", "Copy page link", "Copy image link", "Create link", "Delete image"):
         big_enough(page.get_by_role("button", name=name), name)
     big_enough(page.get_by_label("Title", exact=True), "Title field")
     big_enough(page.get_by_label("Link works for"), "expiry choice")
     no_sideways_scroll(page)
 
-    page.get_by_role("link", name="Settings").tap()
+    page.get_by_role("link", name="Settings").tap()  # a tap does not wait for the page
+    expect(page).to_have_url(re.compile(r"/settings$"))
+    page.wait_for_load_state()
     for name in ("Create token", "Download picbucket.sxcu"):
         big_enough(page.get_by_role("button", name=name), name)
     no_sideways_scroll(page)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +67,18 @@ def tiles_become(page: Page, titles: list[str]) -> None:
 
 def viewer(page: Page) -> Any:
     return page.get_by_role("dialog")
+
+
+def scrolling_settled(page: Page, timeout: float = 10.0) -> float:
+    """Wait until the page stops scrolling (wheel and smooth scrolls animate); return scrollY."""
+    deadline = time.monotonic() + timeout
+    last: float = page.evaluate("scrollY")
+    while True:
+        page.wait_for_timeout(250)
+        now: float = page.evaluate("scrollY")
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
 
 
 TEN = [(f"photo {i}", f"2024:0{1 + i % 9}:0{1 + i % 9} 10:00:00") for i in range(10)]
@@ -175,6 +188,8 @@ def test_zoom_loads_the_original_only_when_asked(
     page.wait_for_function(
         "() => document.querySelector('.viewer-img').getBoundingClientRect().width === 3200"
     )
+    # The original's load handler centres it: the width can change before it runs.
+    expect(dialog.get_by_text("Loading…")).to_be_hidden()
     # Centred on the middle of the photo, scrollable to its edges.
     stage = dialog.locator(".viewer-stage")
     assert stage.evaluate("(s) => s.scrollLeft") > 500
@@ -260,13 +275,21 @@ def test_back_from_an_image_page_restores_scroll_past_the_first_page(
     """Scroll three pages down, open the plain image page, go Back: same photos, same place."""
     server, _ = gallery_of(start_server, [(f"tile {i:02d}", None) for i in range(30)], page_size=8)
     page = browser_page(new_context, server, viewport={"width": 800, "height": 600})
-    for _ in range(6):
+    # Scroll down until every page is in (a page that arrives after the last turn of
+    # the wheel pushes "Load more" out of reach, and nothing would load the rest)...
+    deadline = time.monotonic() + 20
+    turns = 0
+    while turns < 6 or page.locator("#gallery img").count() < 30:
+        if time.monotonic() > deadline:
+            break
         page.mouse.wheel(0, 3000)
         page.wait_for_timeout(200)
+        turns += 1
     expect(page.locator("#gallery img")).to_have_count(30)
+    page.mouse.wheel(0, 3000)  # ...then on to the end of the whole grid
     target = page.get_by_role("link", name="tile 03")
     target.scroll_into_view_if_needed()
-    before = page.evaluate("scrollY")
+    before = scrolling_settled(page)  # wheel scrolling is animated: read where it ends
     assert before > 1000
     page.wait_for_timeout(300)  # the position is saved as scrolling settles
     page.goto(target.get_attribute("href") or "")
@@ -375,7 +398,10 @@ def test_opening_a_12_mp_photo_fetches_a_fifth_of_its_bytes_or_less(
             fetched[response.url] = int(response.headers.get("content-length", "0"))
 
     page.on("response", count)
-    page.get_by_role("link", name="Twelve megapixels").click()
+    # The display copy's response event can reach this process after the image is
+    # complete in the page: wait for it, so the sums below see it.
+    with page.expect_response(lambda r: big["id"] in r.url and "/display." in r.url):
+        page.get_by_role("link", name="Twelve megapixels").click()
     page.wait_for_function(
         "() => document.querySelector('.viewer-img').complete"
         " && document.querySelector('.viewer-img').naturalWidth > 0"
