@@ -298,6 +298,36 @@ class Album:
     order: AlbumOrder = AlbumOrder.MANUAL
 
 
+class ExportStatus(StrEnum):
+    """Where a background export is (DESIGN.md "Leaving": exports past the request timeout)."""
+
+    PENDING = "pending"  # asked for; the job has not started it yet
+    RUNNING = "running"  # the job is writing the zip into the blob store
+    READY = "ready"  # the zip is complete under ``export_key`` until ``expires``
+    FAILED = "failed"  # the job stopped; ``error`` says why in words for the owner
+
+
+@dataclass(frozen=True)
+class Export:
+    """One "Export everything" built by a job into the blob store, for its owner alone."""
+
+    id: str
+    owner_id: str
+    status: ExportStatus
+    created: datetime
+    updated: datetime  # last progress: a RUNNING export that stops moving was interrupted
+    expires: datetime  # the record and its zip are purged by reconcile after this
+    photos_total: int = 0
+    photos_done: int = 0
+    bytes_written: int = 0
+    error: str | None = None
+
+
+def export_key(owner_id: str, export_id: str) -> str:
+    """Return the blob key of an export's zip (outside users/, so never an image orphan)."""
+    return f"exports/{owner_id}/{export_id}.zip"
+
+
 @dataclass(frozen=True)
 class ApiToken:
     """A personal API token (for ShareX, curl); stored hashed, shown once."""

@@ -17,6 +17,7 @@ from picbucket.domain import (
     Album,
     ApiToken,
     AuditEntry,
+    Export,
     Image,
     ImageStatus,
     Page,
@@ -61,6 +62,19 @@ class BlobStore(Protocol):
         download_name: str | None = None,
     ) -> BlobInfo:
         """Store ``data`` under ``key``; raise ``Conflict`` if the key exists (create-only)."""
+        ...
+
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str,
+        download_name: str | None = None,
+    ) -> BlobInfo:
+        """Store bytes as ``chunks`` produces them, with no copy of the whole in memory or
+        on local disk (a 10 GB export); create-only like ``put``. Nothing is left under
+        ``key`` if ``chunks`` raises. ``download_name``: saved as an attachment."""
         ...
 
     def open(self, key: str, *, start: int = 0, end: int | None = None) -> BinaryIO:
@@ -309,6 +323,46 @@ class ShareRepository(Protocol):
         ...
 
 
+class ExportRepository(Protocol):
+    """Background exports, always scoped by owner (the job alone moves their progress)."""
+
+    def add(self, export: Export) -> None:
+        """Insert a new export."""
+        ...
+
+    def get(self, owner_id: str, export_id: str) -> Export | None:
+        """Return the owner's export, or None (another owner's id is None too)."""
+        ...
+
+    def latest(self, owner_id: str) -> Export | None:
+        """Return the owner's most recently created export, or None."""
+        ...
+
+    def save(self, export: Export) -> bool:
+        """Store status, progress, error and expiry; False if the owner has no such export."""
+        ...
+
+    def remove(self, owner_id: str, export_id: str) -> None:
+        """Delete an export's record (its zip is the caller's); absent is not an error."""
+        ...
+
+    def for_owner(self, owner_id: str) -> list[Export]:
+        """Return every export of the owner, newest first (account deletion, listing)."""
+        ...
+
+    def expired(self, before: datetime, limit: int) -> list[Export]:
+        """Return up to ``limit`` exports of anyone whose ``expires`` is before ``before``."""
+        ...
+
+
+class ExportRunner(Protocol):
+    """Starts ``picbucket exports build`` for one export somewhere that outlives a request."""
+
+    def start(self, owner_id: str, export_id: str) -> None:
+        """Start building in the background; raise ``BackendUnavailable`` if it cannot start."""
+        ...
+
+
 class AlbumRepository(Protocol):
     """Albums and their items, always scoped by owner."""
 
@@ -458,6 +512,7 @@ class Backends:
     shares: ShareRepository
     tokens: TokenRepository
     albums: AlbumRepository
+    exports: ExportRepository
     health: dict[str, HealthCheck] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     # The services' only source of "now" (DESIGN.md: services take a clock), so tests
@@ -465,6 +520,8 @@ class Backends:
     clock: Callable[[], datetime] = utcnow
     # None: this store keeps no Idempotency-Key records, so a key changes nothing.
     idempotency: IdempotencyKeys | None = None
+    # None: "Export everything" streams within the request (PICBUCKET_EXPORT_MODE=stream).
+    export_runner: ExportRunner | None = None
 
     def close(self) -> None:
         """Release connections (tests build many apps)."""

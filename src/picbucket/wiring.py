@@ -10,7 +10,14 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, cast
 
-from picbucket.ports import AlbumRepository, Backends, BlobStore, HealthCheck, RecordStore
+from picbucket.ports import (
+    AlbumRepository,
+    Backends,
+    BlobStore,
+    ExportRepository,
+    HealthCheck,
+    RecordStore,
+)
 from picbucket.resilience import (
     PROBE_TIMEOUT,
     Ballast,
@@ -25,8 +32,9 @@ from picbucket.resilience import (
 )
 from picbucket.settings import MIB, Settings
 
-# Backends fields that are not ports, so are not wrapped in a Guard.
-_NOT_PORTS = frozenset(("health", "closers", "clock"))
+# Backends fields not wrapped in a Guard: not ports, or (export_runner) a port that may
+# be None and bounds its one call itself (a thread start, or one Cloud Run API request).
+_NOT_PORTS = frozenset(("health", "closers", "clock", "export_runner"))
 
 
 def build_backends(settings: Settings) -> Backends:
@@ -109,12 +117,18 @@ def _build_blob_store(settings: Settings) -> tuple[BlobStore, HealthCheck]:
 def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
     if settings.record_store == "firestore":
         from picbucket.adapters.firestore_albums import FirestoreAlbums
+        from picbucket.adapters.firestore_exports import FirestoreExports
         from picbucket.adapters.firestore_idempotency import FirestoreIdempotency
         from picbucket.adapters.firestore_records import FirestoreRecords
 
         firestore = FirestoreRecords.from_settings(settings)
         cap_firestore_client(firestore.client, settings.records_deadline_seconds)
-        backends = _backends(blobs, firestore, FirestoreAlbums(firestore.client))
+        backends = _backends(
+            blobs,
+            firestore,
+            FirestoreAlbums(firestore.client),
+            FirestoreExports(firestore.client),
+        )
         probe = firestore.client.collection("_health").document("ping")
         backends.health["records"] = OneAttempt(
             lambda: probe.get(retry=None, timeout=PROBE_TIMEOUT)
@@ -122,17 +136,20 @@ def _build_records(settings: Settings, blobs: BlobStore) -> Backends:
         backends.idempotency = FirestoreIdempotency(firestore.client)
         return backends
     from picbucket.adapters.sqlite_albums import SqliteAlbums
+    from picbucket.adapters.sqlite_exports import SqliteExports
     from picbucket.adapters.sqlite_idempotency import SqliteIdempotency
     from picbucket.adapters.sqlite_records import SqliteRecords
 
     sqlite = SqliteRecords(settings.data_dir / "picbucket.sqlite3")
-    backends = _backends(blobs, sqlite, SqliteAlbums(sqlite))
+    backends = _backends(blobs, sqlite, SqliteAlbums(sqlite), SqliteExports(sqlite))
     backends.idempotency = SqliteIdempotency(sqlite)
     return backends
 
 
-def _backends(blobs: BlobStore, records: RecordStore, albums: AlbumRepository) -> Backends:
-    """Assemble Backends from a blob store and a record store's four repositories."""
+def _backends(
+    blobs: BlobStore, records: RecordStore, albums: AlbumRepository, exports: ExportRepository
+) -> Backends:
+    """Assemble Backends from a blob store, a record store's four repositories and the rest."""
     return Backends(
         blobs=blobs,
         users=records.users,
@@ -140,6 +157,7 @@ def _backends(blobs: BlobStore, records: RecordStore, albums: AlbumRepository) -
         shares=records.shares,
         tokens=records.tokens,
         albums=albums,
+        exports=exports,
         health={"records": records},
         closers=[records.close],
     )

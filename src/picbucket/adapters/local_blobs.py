@@ -13,10 +13,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from picbucket.domain import Conflict, NotFound, StorageFull
 from picbucket.ports import BlobInfo, UploadTicket
@@ -57,6 +57,28 @@ class _RangeReader(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+class _ChunkReader(io.RawIOBase):
+    """Read an iterator of byte strings as a file (for ``put_stream``)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 class LocalBlobStore:
@@ -104,6 +126,22 @@ class LocalBlobStore:
             raise
         stat = path.stat()
         return BlobInfo(key=key, size=stat.st_size, updated=_mtime(stat.st_mtime))
+
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str,
+        download_name: str | None = None,
+    ) -> BlobInfo:
+        """Store ``chunks`` as they come, through the same temp file and link as ``put``.
+
+        The type and name are not kept: the app serves local blobs itself and names
+        the download then. Nothing is left under ``key`` if ``chunks`` raises.
+        """
+        reader = cast(BinaryIO, io.BufferedReader(_ChunkReader(iter(chunks)), _COPY_CHUNK))
+        return self.put(key, reader, content_type=content_type)
 
     def _write(self, path: Path, data: BinaryIO) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

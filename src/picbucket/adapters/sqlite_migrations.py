@@ -166,6 +166,25 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
 """
 
+# Version 8: background exports ("Export everything" built by a job; sqlite_exports.py).
+SCHEMA_V8_EXPORTS = """
+CREATE TABLE exports (
+    owner_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    photos_total INTEGER NOT NULL DEFAULT 0,
+    photos_done INTEGER NOT NULL DEFAULT 0,
+    bytes_written INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    PRIMARY KEY (owner_id, id)
+);
+CREATE INDEX exports_newest ON exports (owner_id, created DESC, id DESC);
+CREATE INDEX exports_expires ON exports (expires);
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def run(conn: sqlite3.Connection) -> None:
@@ -203,6 +222,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _script(SCHEMA_V5_ALBUMS_TRASH),
     _script(SCHEMA_V6_PEOPLE),
     _script(SCHEMA_V7_IDEMPOTENCY),
+    _script(SCHEMA_V8_EXPORTS),
 )
 LATEST = len(MIGRATIONS)
 
