@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -41,6 +42,8 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "max_files_per_request": (1, 200),
     "breaker_failures": (1, 1000),
     "min_free_disk_mb": (0, 10_000_000),
+    "export_stream_max_mb": (0, 10_000_000),
+    "export_keep_days": (1, 365),
 }
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "records_deadline_seconds": (0.1, 300.0),
@@ -143,6 +146,18 @@ class Settings:
     # the SQLite journal). 0 turns both off.
     min_free_disk_mb: int = 256
 
+    # "Export everything": streamed within the request, or (job) built in the background
+    # into the blob store for accounts past export_stream_max_mb (README "Leaving").
+    export_mode: Literal["stream", "job"] = "stream"
+    # The Cloud Run job that builds exports (projects/<p>/locations/<r>/jobs/<name>);
+    # empty: a thread of this process builds them (one machine, tests).
+    export_job: str = ""
+    # In job mode, accounts storing more than this stream no more: within the request
+    # timeout only smaller ones finish.
+    export_stream_max_mb: int = 256
+    # A ready export's zip is kept this long, then reconcile deletes it.
+    export_keep_days: int = 7
+
     @property
     def production(self) -> bool:
         """Tell whether production safety rules apply."""
@@ -193,6 +208,7 @@ class Settings:
             "blob_store": ("local", "gcs"),
             "record_store": ("sqlite", "firestore"),
             "share_delivery": ("proxy", "signed-url"),
+            "export_mode": ("stream", "job"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -238,6 +254,12 @@ class Settings:
             )
         if self.service_url:
             _check_origin(self.service_url)
+        if self.export_job and not _EXPORT_JOB.fullmatch(self.export_job):
+            raise SettingsError(
+                "PICBUCKET_EXPORT_JOB must be empty or a Cloud Run job name such as "
+                "projects/my-project/locations/europe-west1/jobs/picbucket-export, "
+                f"not {self.export_job!r}."
+            )
         for email in self.admin_emails:
             local, at, domain = email.partition("@")
             if not (local and at and domain) or "@" in domain:
@@ -265,6 +287,9 @@ class Settings:
         if self.service_url and not self.service_url.startswith("https://"):
             raise SettingsError("Production needs an https:// PICBUCKET_SERVICE_URL.")
 
+
+# A Cloud Run job's full resource name (Run Admin API v2); the project by id or number.
+_EXPORT_JOB = re.compile(r"projects/[a-z0-9][a-z0-9.:-]*/locations/[a-z0-9-]+/jobs/[a-z][a-z0-9-]*")
 
 # Storage URI schemes of the `limits` library that synchronous Flask-Limiter can use.
 _SYNC_STORAGE_SCHEMES = frozenset(

@@ -15,6 +15,7 @@ from picbucket.ports import (
     Backends,
     BlobStore,
     ExportRepository,
+    ExportRunner,
     HealthCheck,
     RecordStore,
 )
@@ -42,7 +43,24 @@ def build_backends(settings: Settings) -> Backends:
     blobs, blob_health = _build_blob_store(settings)
     backends = _build_records(settings, blobs)
     backends.health["blobs"] = blob_health
-    return _bounded(backends, settings)
+    bounded = _bounded(backends, settings)
+    bounded.export_runner = _build_export_runner(settings, bounded)
+    return bounded
+
+
+def _build_export_runner(settings: Settings, backends: Backends) -> ExportRunner | None:
+    """Return what builds exports in job mode; None: exports stream within the request."""
+    if settings.export_mode != "job":
+        return None
+    if settings.export_job:
+        from picbucket.adapters.export_runners import CloudRunExportRunner
+
+        return CloudRunExportRunner(settings.export_job)
+    from picbucket.adapters.export_runners import ThreadExportRunner
+    from picbucket.services.exports import ExportPolicy
+
+    # The thread builds with the same guarded backends as the requests.
+    return ThreadExportRunner(backends, ExportPolicy.from_settings(settings))
 
 
 def _bounded(backends: Backends, settings: Settings) -> Backends:

@@ -7,7 +7,7 @@ last, once every photo in it has been written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from picbucket.domain import Image
@@ -26,22 +26,34 @@ def export_name(image: Image) -> str:
 
 def export_zip(backends: Backends, owner_id: str) -> Iterator[bytes]:
     """Yield a zip of the owner's photos (originals) and ``manifest.json``, chunk by chunk."""
-    return stream_zip(backends.blobs, _entries(backends, owner_id))
+    return stream_zip(backends.blobs, export_entries(backends, owner_id))
 
 
-def _entries(backends: Backends, owner_id: str) -> Iterator[Entry]:
+def export_entries(
+    backends: Backends, owner_id: str, progress: Callable[[int], None] | None = None
+) -> Iterator[Entry]:
+    """Yield the export's entries: every photo (original), then ``manifest.json``.
+
+    The one list of what an export holds, streamed (``export_zip``) or built by a job
+    (services.exports). ``progress(done)`` is called with the number of photos whose
+    bytes the zip writer has finished, each time it asks for the next entry.
+    """
     # A page of records at a time; the zip writer reads each photo as it is reached.
     photos: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
         page = backends.images.page(owner_id, cursor, PAGE, "uploaded")
         for image in page.items:
+            if progress is not None:
+                progress(len(photos))
             name = export_name(image)
             photos.append(_manifest_entry(image, name))
             yield Entry(name, image.original, image.taken_at or image.created)
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
+    if progress is not None:
+        progress(len(photos))
     manifest = {
         "photos": photos,
         "albums": _albums(backends, owner_id),
