@@ -1,4 +1,7 @@
-"""Leaving: take everything out (a zip), then delete the account for good."""
+"""Leaving: take everything out (a zip), then delete the account for good.
+
+Large accounts in job mode prepare the zip in the background first (web/exports.py).
+"""
 
 from __future__ import annotations
 
@@ -58,3 +61,7 @@ def delete_account() -> Response:
         "info",
     )
     return redirect(url_for("gallery.index"))
+
+
+# Exports built in the background register their routes on ``bp`` (they import it).
+from picbucket.web import exports  # noqa: E402, F401
