@@ -102,6 +102,67 @@ resource "google_secret_manager_secret_iam_member" "reconcile_secrets" {
   member    = local.reconcile_member
 }
 
+# --- Export job identity -----------------------------------------------------------------
+
+# The export job (exports.tf) zips one person's originals into exports/<user>/<id>.zip.
+# It runs as an account of its own, narrower than reconcile's: it reads every object but
+# may create and delete only under exports/, so a fault in the build cannot touch a
+# photo. Like reconcile it gets no OAuth client secret and never signs URLs (the service
+# signs the download link as itself). "-exp" keeps "<service_name>-exp" within the
+# 30-character account id limit, like "-run".
+resource "google_service_account" "export" {
+  account_id   = "${var.service_name}-exp"
+  display_name = "Picbucket export job"
+  description  = "Runs picbucket exports build: reads its bucket, writes only under exports/, Firestore and the session key; no OAuth client secret."
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  export_member = "serviceAccount:${google_service_account.export.email}"
+  # IAM condition resource name of the objects under exports/ in the image bucket.
+  export_objects = "projects/_/buckets/${google_storage_bucket.images.name}/objects/exports/"
+}
+
+# Reads the originals it zips (and lists, to find a leftover zip), in this bucket only.
+resource "google_storage_bucket_iam_member" "export_reads" {
+  bucket = google_storage_bucket.images.name
+  role   = "roles/storage.objectViewer"
+  member = local.export_member
+}
+
+# Creates the zip and deletes a partial or leftover one: under exports/ only. Conditions
+# on a bucket need uniform bucket-level access (storage.tf has it on). objectUser, not
+# objectAdmin: no object IAM permissions either.
+resource "google_storage_bucket_iam_member" "export_writes" {
+  bucket = google_storage_bucket.images.name
+  role   = "roles/storage.objectUser"
+  member = local.export_member
+
+  condition {
+    title       = "exports-prefix-only"
+    description = "Objects under exports/ (export zips) only."
+    expression  = "resource.name.startsWith(\"${local.export_objects}\")"
+  }
+}
+
+# Reads the person's records and saves the export's progress (no finer scope exists).
+resource "google_project_iam_member" "export_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = local.export_member
+}
+
+# The secrets the maintenance CLI validates at start (local.reconcile_secret_env), as
+# for reconcile: not the OAuth client secret.
+resource "google_secret_manager_secret_iam_member" "export_secrets" {
+  for_each = local.reconcile_secret_env
+
+  secret_id = google_secret_manager_secret.app[each.key].id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.export_member
+}
+
 # Anyone on the internet may reach the service. This is the only grant to allUsers, and
 # it is safe: Picbucket does its own sign-in (Google OpenID Connect + the allow-list),
 # every page but share links and health checks requires a session or an API token, and

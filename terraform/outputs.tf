@@ -60,3 +60,13 @@ output "reconcile_job" {
   description = "Cloud Run job that runs picbucket reconcile: gcloud run jobs execute <reconcile_job> --region <region> --wait."
   value       = google_cloud_run_v2_job.reconcile.name
 }
+
+output "export_job" {
+  description = "Cloud Run job that builds large exports; the service starts it (executions: gcloud run jobs executions list --job <export_job> --region <region>)."
+  value       = google_cloud_run_v2_job.export.name
+}
+
+output "export_service_account" {
+  description = "Service account the export job runs as (reads the bucket, writes only under exports/)."
+  value       = google_service_account.export.email
+}

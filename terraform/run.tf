@@ -53,6 +53,20 @@ locals {
     PICBUCKET_WORKERS    = tostring(var.gunicorn_workers)
     PICBUCKET_THREADS    = tostring(var.gunicorn_threads)
     PICBUCKET_LOG_LEVEL  = var.log_level
+    # Read by the service (which size streams) and by the export job (how long a zip is
+    # kept, written into each export's record).
+    PICBUCKET_EXPORT_STREAM_MAX_MB = tostring(var.export_stream_max_mb)
+    PICBUCKET_EXPORT_KEEP_DAYS     = tostring(var.export_keep_days)
+  }
+
+  # The service alone starts exports, so only it is told which job builds them. Kept out
+  # of local.app_env: the export job builds its environment from that map and cannot
+  # name itself in it (a dependency cycle).
+  export_runner_env = {
+    PICBUCKET_EXPORT_MODE = "job"
+    # projects/<project>/locations/<region>/jobs/<name>, the name the Run API's :run
+    # takes; referencing the job also makes Terraform create it before the service.
+    PICBUCKET_EXPORT_JOB = google_cloud_run_v2_job.export.id
   }
 }
 
@@ -96,6 +110,14 @@ resource "google_cloud_run_v2_service" "app" {
 
       dynamic "env" {
         for_each = local.app_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = local.export_runner_env
         content {
           name  = env.key
           value = env.value
@@ -165,6 +187,7 @@ resource "google_cloud_run_v2_service" "app" {
     google_project_iam_member.runtime_firestore,
     google_secret_manager_secret_iam_member.runtime_secrets,
     google_service_account_iam_member.runtime_signs_as_itself,
+    google_cloud_run_v2_job_iam_member.runtime_runs_export,
     google_secret_manager_secret_version.secret_key,
   ]
 }

@@ -1,5 +1,6 @@
 # Image bytes: originals and thumbnails under users/<user-id>/<image-id>/, direct
-# browser uploads under incoming/ until the app verifies and moves them.
+# browser uploads under incoming/ until the app verifies and moves them, and export
+# zips under exports/<user-id>/ until their owner has had time to download them.
 resource "google_storage_bucket" "images" {
   #checkov:skip=CKV_GCP_62:Access is audited with Cloud Audit Logs (Data Access) rather than legacy usage logs, which need a second bucket and cost storage for no extra insight.
   #checkov:skip=CKV_GCP_78:Versioning is opt-in (var.bucket_versioning): with it on, a deleted image would survive as a noncurrent version, and users are told deleting removes it.
@@ -27,6 +28,19 @@ resource "google_storage_bucket" "images" {
     condition {
       age            = 1
       matches_prefix = ["incoming/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Export zips (exports/<user>/<id>.zip, exports.tf): reconcile deletes each with its
+  # record once export_keep_days are over. This is the backstop for a zip whose record
+  # is gone or a reconcile that does not run: Cloud Storage deletes it a day later.
+  lifecycle_rule {
+    condition {
+      age            = var.export_keep_days + 1
+      matches_prefix = ["exports/"]
     }
     action {
       type = "Delete"

@@ -304,6 +304,32 @@ variable "reconcile_grace_minutes" {
   }
 }
 
+# --- Export everything (exports.tf) --------------------------------------------------
+
+variable "export_stream_max_mb" {
+  description = "Accounts storing more than this many MiB get their export built by the export job into the bucket, offered as a 15-minute signed link; smaller ones stream within the request (PICBUCKET_EXPORT_STREAM_MAX_MB)."
+  type        = number
+  default     = 256
+
+  validation {
+    # What Settings accepts. At ~10 MB/s to a slow client, 256 MiB streams in well
+    # under the default 300 s request timeout; raise both together.
+    condition     = var.export_stream_max_mb >= 0 && var.export_stream_max_mb <= 10000000 && floor(var.export_stream_max_mb) == var.export_stream_max_mb
+    error_message = "export_stream_max_mb must be a whole number from 0 (every export by the job) to 10000000."
+  }
+}
+
+variable "export_keep_days" {
+  description = "Days a finished export zip stays in the bucket for its owner to download; then reconcile deletes it (PICBUCKET_EXPORT_KEEP_DAYS)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.export_keep_days >= 1 && var.export_keep_days <= 365 && floor(var.export_keep_days) == var.export_keep_days
+    error_message = "export_keep_days must be a whole number from 1 to 365."
+  }
+}
+
 # --- Data ----------------------------------------------------------------------------
 
 variable "bucket_name" {

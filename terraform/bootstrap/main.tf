@@ -211,11 +211,12 @@ locals {
   deployer_member = "serviceAccount:${google_service_account.deployer.email}"
 
   # Names the main configuration gives its resources (../iam.tf, ../secrets.tf,
-  # ../storage.tf, ../registry.tf, ../reconcile.tf).
+  # ../storage.tf, ../registry.tf, ../reconcile.tf, ../exports.tf).
   account_emails = merge(
     {
       runtime   = "${var.service_name}-run@${var.project_id}.iam.gserviceaccount.com"
       reconcile = "${var.service_name}-job@${var.project_id}.iam.gserviceaccount.com"
+      export    = "${var.service_name}-exp@${var.project_id}.iam.gserviceaccount.com"
     },
     var.reconcile_enabled ? { scheduler = "${var.service_name}-sch@${var.project_id}.iam.gserviceaccount.com" } : {},
   )
@@ -229,8 +230,9 @@ locals {
   # Project-level roles, each for resources that have no finer IAM scope (or are created
   # at project level, so a resource-level grant cannot cover their replacement).
   deployer_project_roles = toset([
-    # Cloud Run: the service, the reconcile job and their IAM (public invoker, the
-    # scheduler's invoker grant). Creating a service or job is a project permission.
+    # Cloud Run: the service, the reconcile and export jobs and their IAM (public
+    # invoker, the scheduler's invoker grant, the service's grant on the export job).
+    # Creating a service or job is a project permission.
     "roles/run.admin",
     # The Cloud Scheduler job that starts reconcile (../reconcile.tf); scheduler jobs
     # have no IAM of their own.
@@ -280,6 +282,7 @@ resource "google_project_iam_member" "deployer" {
 # actAs on exactly the accounts the deploy attaches to workloads, one binding each:
 #   runtime   - the Cloud Run service runs as it (../run.tf)
 #   reconcile - the reconcile Cloud Run job runs as it (../reconcile.tf)
+#   export    - the export Cloud Run job runs as it (../exports.tf)
 #   scheduler - Cloud Scheduler calls the Run API with its OAuth token (../reconcile.tf)
 # roles/iam.serviceAccountUser carries actAs and get; not getAccessToken or signBlob, so
 # the deployer cannot act as these accounts outside the workloads it deploys, nor on any

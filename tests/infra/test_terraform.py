@@ -4,7 +4,7 @@ These are static checks: the Google and random Terraform providers cannot be
 downloaded here (no registry access), so `terraform init`, `validate` and `plan` cannot
 run and nothing is applied to Google Cloud. The tests read the HCL itself with
 python-hcl2 (and the workflows line by line): what the bucket allows, who holds which role
-(the runtime, reconcile and CI deployer accounts), how secrets reach Cloud Run, what the
+(the runtime, reconcile, export and CI deployer accounts), how secrets reach Cloud Run, what the
 request log keeps, and the numbers Terraform would compute (concurrency, memory), which
 they evaluate from the parsed locals and variable defaults.
 """
@@ -25,6 +25,11 @@ import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
 
+from picbucket.adapters.export_runners import CloudRunExportRunner
+from picbucket.cli import main as picbucket_cli
+from picbucket.domain import export_key
+from picbucket.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 BOOTSTRAP = TERRAFORM / "bootstrap"
@@ -42,6 +47,7 @@ EXPECTED_FILES = {
     "run.tf",
     "registry.tf",
     "reconcile.tf",
+    "exports.tf",
     "logging.tf",
     "terraform.tfvars.example",
 }
@@ -51,12 +57,22 @@ RUNTIME_ROLES = {
     ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
     # Only iam.serviceAccounts.signBlob, on itself (test_runtime_may_sign_but_not_mint_tokens).
     ("google_service_account_iam_member", "${google_project_iam_custom_role.sign_blob.id}"),
+    # Start the export job with arguments, on that job only (test_runtime_may_run_only_the_export_job).
+    ("google_cloud_run_v2_job_iam_member", "roles/run.jobsExecutorWithOverrides"),
 }
 RECONCILE_ROLES = {
     ("google_storage_bucket_iam_member", "roles/storage.objectAdmin"),
     ("google_project_iam_member", "roles/datastore.user"),
     ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
 }
+EXPORT_ROLES = {
+    ("google_storage_bucket_iam_member", "roles/storage.objectViewer"),
+    ("google_storage_bucket_iam_member", "roles/storage.objectUser"),
+    ("google_project_iam_member", "roles/datastore.user"),
+    ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor"),
+}
+# Set on the service only: the export job cannot name itself in local.app_env.
+EXPORT_RUNNER_ENV = {"PICBUCKET_EXPORT_MODE", "PICBUCKET_EXPORT_JOB"}
 SECRET_ENV = {"PICBUCKET_SECRET_KEY", "PICBUCKET_OIDC_CLIENT_ID", "PICBUCKET_OIDC_CLIENT_SECRET"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 IAM_TYPE = re.compile(r"^google_.*_iam_(member|binding|policy)$")
@@ -240,15 +256,15 @@ def service_container(tf: Config) -> dict[str, Any]:
     return _block(template, "containers")
 
 
-def job_task(tf: Config) -> dict[str, Any]:
-    """The task template (template.template) of the reconcile Cloud Run job."""
-    job = tf.resource("google_cloud_run_v2_job", "reconcile")
+def job_task(tf: Config, name: str = "reconcile") -> dict[str, Any]:
+    """The task template (template.template) of a Cloud Run job (reconcile unless named)."""
+    job = tf.resource("google_cloud_run_v2_job", name)
     return _block(_block(job, "template"), "template")
 
 
-def job_container(tf: Config) -> dict[str, Any]:
-    """The one container of the reconcile Cloud Run job."""
-    return _block(job_task(tf), "containers")
+def job_container(tf: Config, name: str = "reconcile") -> dict[str, Any]:
+    """The one container of a Cloud Run job (reconcile unless named)."""
+    return _block(job_task(tf, name), "containers")
 
 
 def env_sources(container: dict[str, Any]) -> list[str]:
@@ -326,6 +342,8 @@ def test_variables_typed_described_validated(tf: Config) -> None:
         "max_upload_mb",
         "reconcile_schedule",
         "reconcile_grace_minutes",
+        "export_stream_max_mb",
+        "export_keep_days",
     }
     for name in must_validate:
         assert tf.variables[name].get("validation"), f"variable {name} is not validated"
@@ -364,7 +382,7 @@ def test_no_iam_on_the_bucket_besides_the_runtime_account(tf: Config) -> None:
     for rtype in ("google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy"):
         assert not tf.of_type(rtype), f"{rtype} replaces or widens bucket access"
     members = tf.of_type("google_storage_bucket_iam_member")
-    assert set(members) == {"runtime_objects", "reconcile_objects"}
+    assert set(members) == {"runtime_objects", "reconcile_objects", "export_reads", "export_writes"}
 
 
 def test_incoming_uploads_expire_after_a_day(tf: Config) -> None:
@@ -736,12 +754,13 @@ def test_reconcile_job_runs_as_its_own_account(tf: Config) -> None:
 def test_reconcile_job_has_the_service_settings_but_not_the_oauth_secret(tf: Config) -> None:
     service, job = service_container(tf), job_container(tf)
     assert env_sources(job) == ["local.app_env", "local.reconcile_secret_env"]
-    assert env_sources(service) == ["local.app_env", "local.secret_env"]
+    assert env_sources(service) == ["local.app_env", "local.export_runner_env", "local.secret_env"]
     assert "env" not in job, "set job env through local.app_env, as the service does"
     job_env, service_env = container_env(tf, job), container_env(tf)
     assert "PICBUCKET_OIDC_CLIENT_SECRET" not in job_env
-    # Everything else is the service's, value for value.
-    assert job_env == {k: v for k, v in service_env.items() if k != "PICBUCKET_OIDC_CLIENT_SECRET"}
+    # Everything else is the service's, value for value, but the export runner's.
+    not_for_jobs = {"PICBUCKET_OIDC_CLIENT_SECRET"} | EXPORT_RUNNER_ENV
+    assert job_env == {k: v for k, v in service_env.items() if k not in not_for_jobs}
     for name in SECRET_ENV - {"PICBUCKET_OIDC_CLIENT_SECRET"}:
         assert "value" not in job_env[name], f"{name} is a plain value"
 
@@ -832,6 +851,160 @@ def test_cloud_scheduler_api_is_enabled(tf: Config) -> None:
         assert "google_project_service.enabled" in depends_on, rtype
 
 
+# --- Export everything: the export job ----------------------------------------------------
+
+EXPORT_MEMBER = "google_service_account.export.email"
+
+
+def test_export_job_runs_picbucket_exports_build(tf: Config) -> None:
+    job = tf.resource("google_cloud_run_v2_job", "export")
+    assert "deletion_protection" in job
+    template = _block(job, "template")
+    assert (template["task_count"], template["parallelism"]) == (1, 1)
+    container = job_container(tf, "export")
+    # Each execution overrides the args with OWNER EXPORT_ID appended (the service's runner).
+    assert container["command"] == ["picbucket"]
+    assert container["args"] == ["exports", "build"]
+    assert _interpolated(container["image"]) == "var.image"
+    task = job_task(tf, "export")
+    assert task["max_retries"] == 1
+    # Hours for a large library, within what Cloud Run allows a task (24 h).
+    timeout = int(task["timeout"].removesuffix("s"))
+    assert 3 * 3600 <= timeout <= 24 * 3600
+    # Nothing is decoded: memory stays small, well under the service's.
+    limits = _block(container, "resources")["limits"]
+    assert limits["cpu"] == "1"
+    assert limits["memory"] in {"512Mi", "1Gi"}
+
+
+def test_export_job_args_are_the_cli_command_the_runner_completes(
+    tf: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = job_container(tf, "export")["args"]
+    # What the service's runner sends replaces the args: the job's, plus the two ids.
+    assert CloudRunExportRunner.args("OWNER", "EXPORT") == [*args, "OWNER", "EXPORT"]
+    # The image's `picbucket` knows the command and wants exactly those two ids ...
+    with pytest.raises(SystemExit) as done:
+        picbucket_cli([*args, "--help"])
+    assert done.value.code == 0
+    assert "OWNER_ID EXPORT_ID" in capsys.readouterr().out
+    # ... so an execution started without them (by hand, no overrides) stops at once.
+    with pytest.raises(SystemExit) as done:
+        picbucket_cli(args)
+    assert done.value.code == 2
+    assert "OWNER_ID" in capsys.readouterr().err
+
+
+def test_export_job_has_the_jobs_settings_and_its_own_account(tf: Config) -> None:
+    task = job_task(tf, "export")
+    assert _interpolated(task["service_account"]) == EXPORT_MEMBER
+    account = tf.resource("google_service_account", "export")
+    assert account["account_id"] == "${var.service_name}-exp"
+    container = job_container(tf, "export")
+    assert env_sources(container) == ["local.app_env", "local.reconcile_secret_env"]
+    assert "env" not in container
+    env = container_env(tf, container)
+    # The reconcile job's environment, value for value: no OAuth client secret, and not
+    # the runner settings (the job does not start exports, and cannot name itself).
+    assert env == container_env(tf, job_container(tf))
+    assert not set(env) & ({"PICBUCKET_OIDC_CLIENT_SECRET"} | EXPORT_RUNNER_ENV)
+    # It writes each export's expiry, so it reads the same keep_days as the service.
+    assert _interpolated(env["PICBUCKET_EXPORT_KEEP_DAYS"]["value"]) == (
+        "tostring(var.export_keep_days)"
+    )
+    depends_on = [
+        _interpolated(d) for d in tf.resource("google_cloud_run_v2_job", "export")["depends_on"]
+    ]
+    for grant in ("export_reads", "export_writes"):
+        assert f"google_storage_bucket_iam_member.{grant}" in depends_on
+
+
+def test_export_account_reads_the_bucket_but_writes_only_under_exports(tf: Config) -> None:
+    grants = _grants_to(tf, "google_service_account.export")
+    assert {(rtype, body["role"]) for rtype, _, body in grants} == EXPORT_ROLES
+    reads = tf.resource("google_storage_bucket_iam_member", "export_reads")
+    writes = tf.resource("google_storage_bucket_iam_member", "export_writes")
+    for grant in (reads, writes):
+        assert _interpolated(grant["bucket"]) == "google_storage_bucket.images.name"
+    assert "condition" not in reads
+    # Create and delete: only objects whose name starts with the export prefix.
+    condition = _block(writes, "condition")
+    assert condition["expression"] == 'resource.name.startsWith("${local.export_objects}")'
+    bucket_objects = "projects/_/buckets/${google_storage_bucket.images.name}/objects/"
+    prefix = tf.locals["export_objects"].removeprefix(bucket_objects)
+    assert prefix == "exports/"
+    # Where the app writes export zips; photos live under users/, never under it.
+    assert export_key("owner", "export").startswith(prefix)
+    # A condition on a bucket binding needs uniform bucket-level access.
+    assert tf.resource("google_storage_bucket", "images")["uniform_bucket_level_access"] is True
+    # Every other grant: bucket-wide deletes (objectAdmin/objectUser) are conditioned.
+    for rtype, name, body in grants:
+        if rtype == "google_storage_bucket_iam_member" and "objectViewer" not in body["role"]:
+            assert "condition" in body, name
+    secrets = tf.resource("google_secret_manager_secret_iam_member", "export_secrets")
+    assert _interpolated(secrets["for_each"]) == "local.reconcile_secret_env"
+    # It neither signs URLs nor acts as another account.
+    assert not [g for g in grants if g[0] == "google_service_account_iam_member"]
+
+
+def test_service_starts_exports_with_the_export_job(tf: Config) -> None:
+    env = container_env(tf)
+    assert env["PICBUCKET_EXPORT_MODE"]["value"] == "job"
+    assert _interpolated(env["PICBUCKET_EXPORT_JOB"]["value"]) == (
+        "google_cloud_run_v2_job.export.id"
+    )
+    for name, variable in (
+        ("PICBUCKET_EXPORT_STREAM_MAX_MB", "export_stream_max_mb"),
+        ("PICBUCKET_EXPORT_KEEP_DAYS", "export_keep_days"),
+    ):
+        assert _interpolated(env[name]["value"]) == f"tostring(var.{variable})"
+    # Terraform's defaults are the app's defaults.
+    defaults = Settings()
+    assert tf.default("export_stream_max_mb") == defaults.export_stream_max_mb
+    assert tf.default("export_keep_days") == defaults.export_keep_days
+    # The job's id (projects/<p>/locations/<r>/jobs/<name>) passes the app's check, for
+    # the longest service_name too.
+    job_name = _interpolated(tf.locals["export_job_name"])
+    for service_name in ("picbucket", "a" + "b" * 24 + "c"):
+        name = job_name.replace("${var.service_name}", service_name)
+        full = f"projects/my-project-123/locations/europe-west1/jobs/{name}"
+        settings = Settings.from_env({"PICBUCKET_EXPORT_MODE": "job", "PICBUCKET_EXPORT_JOB": full})
+        assert settings.export_job == full
+
+
+def test_runtime_may_run_only_the_export_job(tf: Config) -> None:
+    grants = [g for g in _grants_to(tf, "google_service_account.runtime") if "run" in g[0]]
+    assert [(rtype, name) for rtype, name, _ in grants] == [
+        ("google_cloud_run_v2_job_iam_member", "runtime_runs_export")
+    ]
+    grant = grants[0][2]
+    assert grant["role"] == "roles/run.jobsExecutorWithOverrides"
+    assert _interpolated(grant["name"]) == "google_cloud_run_v2_job.export.name"
+    assert _interpolated(grant["location"]) == "google_cloud_run_v2_job.export.location"
+    # No Cloud Run role at project level, for anyone.
+    project_roles = [body["role"] for body in tf.of_type("google_project_iam_member").values()]
+    assert not [role for role in project_roles if role.startswith("roles/run.")]
+    # The first export must be startable as soon as the service serves.
+    service = tf.resource("google_cloud_run_v2_service", "app")
+    depends_on = [_interpolated(d) for d in service["depends_on"]]
+    assert "google_cloud_run_v2_job_iam_member.runtime_runs_export" in depends_on
+
+
+def test_export_zips_are_deleted_by_the_bucket_a_day_after_reconcile_would(tf: Config) -> None:
+    rules = tf.resource("google_storage_bucket", "images")["lifecycle_rule"]
+    exports = [
+        rule
+        for rule in rules
+        if _block(rule, "condition").get("matches_prefix") == ["exports/"]
+        and _block(rule, "action")["type"] == "Delete"
+    ]
+    assert len(exports) == 1
+    age = _block(exports[0], "condition")["age"]
+    assert _interpolated(age) == "var.export_keep_days + 1"
+    assert evaluate(tf, age) == tf.default("export_keep_days") + 1 == 8
+    assert evaluate(tf, age, {"export_keep_days": 30}) == 31
+
+
 # --- Least privilege: the runtime account signs, it does not mint tokens --------------------
 
 
@@ -864,7 +1037,7 @@ def test_rotating_the_session_key_leaves_no_gap(tf: Config) -> None:
     # old version only after both have been updated to read the new one.
     pinned = local_map(tf, "secret_versions")["PICBUCKET_SECRET_KEY"]
     assert pinned == "google_secret_manager_secret_version.secret_key.version"
-    for container in (service_container(tf), job_container(tf)):
+    for container in (service_container(tf), job_container(tf), job_container(tf, "export")):
         ref = _block(
             _block(container_env(tf, container)["PICBUCKET_SECRET_KEY"], "value_source"),
             "secret_key_ref",
@@ -1019,7 +1192,8 @@ def test_deployer_acts_only_as_the_accounts_it_deploys_workloads_with(
     assert acts["role"] == "roles/iam.serviceAccountUser"
     assert _interpolated(acts["for_each"]) == "local.account_emails"
     assert acts["service_account_id"] == "projects/${var.project_id}/serviceAccounts/${each.value}"
-    # merge({runtime = "...", reconcile = "..."}, var.reconcile_enabled ? {scheduler = "..."} : {})
+    # merge({runtime = "...", reconcile = "...", export = "..."},
+    #       var.reconcile_enabled ? {scheduler = "..."} : {})
     expr = _interpolated(boot.locals["account_emails"])
     emails = dict(re.findall(r'(\w+) = "([^"]+)"', expr))
     assert re.search(r"var\.reconcile_enabled \? \{scheduler = ", expr), expr
@@ -1030,14 +1204,16 @@ def test_deployer_acts_only_as_the_accounts_it_deploys_workloads_with(
         ("runtime", "runtime"),
         ("reconcile", "reconcile"),
         ("scheduler", "scheduler"),
+        ("export", "export"),
     ):
         assert emails[key] == tf.resource("google_service_account", resource)["account_id"] + suffix
-    assert set(emails) == {"runtime", "reconcile", "scheduler"}
+    assert set(emails) == {"runtime", "reconcile", "scheduler", "export"}
     attached = {
         _interpolated(
             _block(tf.resource("google_cloud_run_v2_service", "app"), "template")["service_account"]
         ),
         _interpolated(job_task(tf)["service_account"]),
+        _interpolated(job_task(tf, "export")["service_account"]),
         _interpolated(
             _block(
                 _block(tf.resource("google_cloud_scheduler_job", "reconcile"), "http_target"),
@@ -1049,6 +1225,7 @@ def test_deployer_acts_only_as_the_accounts_it_deploys_workloads_with(
         "google_service_account.runtime.email",
         "google_service_account.reconcile.email",
         "google_service_account.scheduler[0].email",
+        "google_service_account.export.email",
     }
 
 
