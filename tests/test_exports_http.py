@@ -92,6 +92,13 @@ def _settings_html(client: FlaskClient) -> str:
     return client.get("/settings").get_data(as_text=True)
 
 
+def _delete_area_link(client: FlaskClient) -> tuple[str, str]:
+    """Return the "keep your photos first" link offered before deleting the account."""
+    (area,) = parse(_settings_html(client)).find("section", id="delete-account")
+    (link,) = area.find("a")
+    return link["href"], link.text
+
+
 def _download_zip(client: FlaskClient, settings: Settings, url: str) -> tuple[zipfile.ZipFile, str]:
     """Download a ready export as the browser would; return the archive and its file name."""
     answer = client.get(url)
@@ -127,6 +134,7 @@ def test_prepare_follow_and_download_the_export(
     section = _export_section(alice)
     assert section.find("button", id="export-prepare"), "a large account prepares its export"
     assert not section.find("a", id="export-link"), "no direct download past the limit"
+    assert _delete_area_link(alice) == ("#export", "Prepare an export")
 
     answer = _prepare(alice)
     assert answer.status_code == 303
@@ -144,6 +152,8 @@ def test_prepare_follow_and_download_the_export(
     assert "Available until" in section.text
     link = attribute(_settings_html(alice), "a", "href", id="export-download")
     assert link == ready["download_url"]
+
+    assert _delete_area_link(alice) == (link, "Download your export")
 
     archive, disposition = _download_zip(alice, settings, link)
     assert re.fullmatch(

@@ -109,6 +109,8 @@ def test_progress_updates_by_itself_until_the_job_is_done(
     server = start_server(export_mode="job", export_stream_max_mb=0)
     page = new_context(base_url=server.url, reduced_motion="reduce").new_page()
     sign_in(page, server.url, ALICE)
+    # Dark, so axe checks the progress bar's colours in the other theme too.
+    page.emulate_media(color_scheme="dark")
     for i, title in enumerate(TITLES):
         api_upload(page, server.url, picture(i), f"{title}.png")
 
@@ -132,6 +134,7 @@ def test_progress_updates_by_itself_until_the_job_is_done(
         job_side.exports.add(running)
 
         page.goto("/settings#export")
+        expect(page.locator("html")).to_have_attribute("data-bs-theme", "dark")
         section = export_section(page)
         progress = section.get_by_role("progressbar", name=re.compile("^Preparing your export"))
         expect(progress).to_have_attribute("value", "1")
@@ -139,7 +142,7 @@ def test_progress_updates_by_itself_until_the_job_is_done(
         # With JavaScript the page updates itself: no "Refresh" link to press.
         expect(section.get_by_role("link", name="Refresh")).to_be_hidden()
         assert axe_problems(page, "settings, export in progress") == []
-        shoot_section(page, "settings-export-progress.png")
+        shoot_section(page, "settings-export-progress-dark.png")
 
         page.evaluate("window.notReloaded = true")
         job_side.exports.save(
