@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -18,6 +19,8 @@ import imagefiles
 from picbucket.domain import (
     AccountChange,
     Album,
+    Export,
+    ExportStatus,
     ImageStatus,
     Share,
     User,
@@ -27,6 +30,7 @@ from picbucket.domain import (
 )
 from picbucket.ports import Backends
 from picbucket.services.account_deletion import finish_account_deletion
+from picbucket.services.exports import ExportPolicy, build_export
 from picbucket.services.links import LinkOptions, create_link
 from picbucket.services.reconcile import reconcile
 from picbucket.services.tokens import create_token
@@ -35,7 +39,8 @@ from picbucket.settings import Settings
 from stacks import backends, settings
 
 __all__ = ["backends", "settings"]  # fixtures, used by name
-FAULTY = ("blobs", "users", "images", "shares", "tokens", "albums")
+FAULTY = ("blobs", "users", "images", "shares", "tokens", "albums", "exports")
+EXPORTS = ExportPolicy(mode="job", stream_max_bytes=0, keep=timedelta(days=7))
 
 
 class Crash(Exception):
@@ -78,7 +83,8 @@ def faulty(backends: Backends, steps: Steps) -> Backends:
 
 
 def person(backends: Backends, settings: Settings, email: str) -> str:
-    """Create an account with three photos (one trashed), an album, links and a token."""
+    """Create an account with three photos (one trashed), an album, links, a token and
+    an export (its zip built)."""
     user_id = user_id_for("https://idp.example", email)
     backends.users.upsert(
         User(
@@ -114,6 +120,10 @@ def person(backends: Backends, settings: Settings, email: str) -> str:
         )
     )
     create_token(backends, user_id, "curl")
+    now = backends.clock()
+    export = Export(new_id(), user_id, ExportStatus.PENDING, now, now, now + timedelta(days=1))
+    backends.exports.add(export)
+    assert build_export(backends, EXPORTS, user_id, export.id).status is ExportStatus.READY
     return user_id
 
 
@@ -130,6 +140,8 @@ def snapshot(backends: Backends, user_id: str) -> dict[str, Any]:
         "shares": sorted(s.id for s in backends.shares.for_owner(user_id)),
         "tokens": sorted(t.id for t in backends.tokens.for_owner(user_id)),
         "albums": sorted((a.id, tuple(backends.albums.item_ids(user_id, a.id))) for a in albums),
+        "exports": sorted(e.id for e in backends.exports.for_owner(user_id)),
+        "export_zips": sorted(b.key for b in backends.blobs.scan(f"exports/{user_id}/")),
     }
 
 
@@ -140,6 +152,8 @@ NOTHING: dict[str, Any] = {
     "shares": [],
     "tokens": [],
     "albums": [],
+    "exports": [],
+    "export_zips": [],
 }
 
 
@@ -149,6 +163,7 @@ def test_a_crash_at_any_step_is_finished_by_reconcile(
     bob = person(backends, settings, "bob@example.org")
     bob_before = snapshot(backends, bob)
     assert bob_before["blobs"] and bob_before["albums"] and bob_before["shares"]
+    assert bob_before["exports"] and bob_before["export_zips"]
 
     def delete_with_crash_at(step: int, email: str) -> Steps:
         user_id = person(backends, settings, email)

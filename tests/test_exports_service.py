@@ -9,27 +9,36 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import imagefiles
-from picbucket.domain import Export, ExportStatus, ImageStatus
+from picbucket.domain import Export, ExportStatus, ImageStatus, NotFound, export_key, user_id_for
 from picbucket.ports import Backends, ExportRepository
+from picbucket.services import exports
+from picbucket.services.account_deletion import start_account_deletion
 from picbucket.services.account_export import export_name
 from picbucket.services.exports import (
+    INTERRUPTED,
     ExportPolicy,
     build_export,
     current_export,
     export_download,
     needs_job,
+    purge_expired_exports,
+    remove_exports_of,
     request_export,
 )
+from picbucket.services.reconcile import reconcile
 from picbucket.services.uploads import store_image
 from picbucket.settings import Settings
+from picbucket.wiring import build_backends
 from stacks import backends, make_user, settings
 
 __all__ = ["backends", "settings"]  # fixtures, used by name
@@ -132,3 +141,181 @@ def test_a_built_export_holds_every_original_and_the_manifest(
     assert download.filename == f"picbucket-export-{asked.created:%Y-%m-%d}.zip"
     assert download.stream is not None
     download.stream.close()
+
+
+def test_progress_is_saved_in_batches_not_per_photo(
+    backends: Backends, settings: Settings, job: Later, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exports, "PROGRESS_PHOTOS", 2)
+    monkeypatch.setattr(exports, "PROGRESS_SECONDS", 3600.0)  # only the count triggers
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 5)
+    asked = request_export(backends, POLICY, alice)
+    seen = SavesSeen(backends.exports)
+
+    done = build_export(replace(backends, exports=seen), POLICY, alice, asked.id)
+
+    assert done.status is ExportStatus.READY
+    running, ready = ExportStatus.RUNNING, ExportStatus.READY
+    assert seen.saves == [(running, 0), (running, 2), (running, 4), (ready, 5)]
+
+
+def test_a_failure_mid_way_is_saved_failed_and_leaves_no_zip(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    alice = make_user(backends, "alice").id
+    uploaded = photos(backends, settings, alice, 3)
+    # The bytes of the oldest photo (written last) are gone: the zip fails part-way.
+    oldest = backends.images.page(alice, None, 10, "uploaded").items[-1]
+    backends.blobs.delete(oldest.original.key)
+    asked = request_export(backends, POLICY, alice)
+
+    failed = build_export(backends, POLICY, alice, asked.id)
+
+    assert failed.status is ExportStatus.FAILED
+    assert failed.error == "A photo was deleted while the export was being written. Try again."
+    assert failed.photos_done < len(uploaded)
+    assert current_export(backends, alice) == failed
+    assert exports_stored(backends, alice) == []
+    assert list(backends.blobs.scan_partial()) == []
+    with pytest.raises(NotFound):
+        export_download(backends, alice, asked.id)
+    # "Try again" starts a new one.
+    retry = request_export(backends, POLICY, alice)
+    assert retry.id != asked.id
+    assert job.started == [(alice, asked.id), (alice, retry.id)]
+
+
+def test_building_again_is_safe(backends: Backends, settings: Settings, job: Later) -> None:
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 2)
+    asked = request_export(backends, POLICY, alice)
+    # A run that died after writing part of a zip (put_stream is create-only).
+    backends.blobs.put(
+        export_key(alice, asked.id), io.BytesIO(b"half a zip"), content_type="application/zip"
+    )
+
+    done = build_export(backends, POLICY, alice, asked.id)
+    again = build_export(backends, POLICY, alice, asked.id)
+
+    assert done.status is ExportStatus.READY
+    assert again == done  # a ready export is left alone
+    with read(backends, alice, asked.id) as archive:
+        assert len(archive.namelist()) == 3
+        assert archive.testzip() is None
+
+
+def test_a_stalled_export_reads_as_interrupted_and_may_be_replaced(
+    backends: Backends, job: Later
+) -> None:
+    alice = make_user(backends, "alice").id
+    asked = request_export(backends, POLICY, alice)
+    started = replace(asked, status=ExportStatus.RUNNING, photos_total=10, photos_done=3)
+    assert backends.exports.save(started)  # the job started, then its machine went away
+    real_clock = backends.clock
+    assert current_export(backends, alice) == started
+
+    backends.clock = lambda: real_clock() + exports.STALLED_AFTER + timedelta(seconds=1)
+    shown = current_export(backends, alice)
+    retry = request_export(backends, POLICY, alice)
+
+    assert shown is not None
+    assert (shown.id, shown.status, shown.error) == (asked.id, ExportStatus.FAILED, INTERRUPTED)
+    assert backends.exports.get(alice, asked.id) == started  # shown so, not saved so
+    assert retry.id != asked.id and retry.status is ExportStatus.PENDING
+    assert job.started == [(alice, asked.id), (alice, retry.id)]
+
+
+def test_another_owners_export_is_not_found(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    alice = make_user(backends, "alice").id
+    bob = make_user(backends, "bob").id
+    photos(backends, settings, alice, 1)
+    asked = request_export(backends, POLICY, alice)
+    with pytest.raises(NotFound):
+        export_download(backends, alice, asked.id)  # not ready yet
+    build_export(backends, POLICY, alice, asked.id)
+
+    with pytest.raises(NotFound):
+        export_download(backends, bob, asked.id)
+    with pytest.raises(NotFound):
+        build_export(backends, POLICY, bob, asked.id)
+    with pytest.raises(NotFound):
+        build_export(backends, POLICY, alice, "no-such-export")
+    assert current_export(backends, bob) is None
+    assert remove_exports_of(backends, bob) == 0
+    assert exports_stored(backends, alice) == [export_key(alice, asked.id)]
+
+
+def test_expired_exports_are_purged_zip_and_record(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    alice = make_user(backends, "alice").id
+    bob = make_user(backends, "bob").id
+    photos(backends, settings, alice, 1)
+    ready = build_export(backends, POLICY, alice, request_export(backends, POLICY, alice).id)
+    never_built = request_export(backends, POLICY, bob)  # pending, its job never ran
+    real_clock = backends.clock
+
+    backends.clock = lambda: real_clock() + timedelta(days=2)
+    assert purge_expired_exports(backends) == 1  # bob's: a day after it was asked for
+    assert backends.exports.for_owner(bob) == []
+    assert backends.exports.get(alice, ready.id) == ready
+
+    backends.clock = lambda: real_clock() + timedelta(days=8)
+    with pytest.raises(NotFound):
+        export_download(backends, alice, ready.id)
+    report = reconcile(backends, dry_run=False)
+
+    assert report.expired_exports == 1
+    assert "expired exports removed: 1" in report.summary()
+    assert backends.exports.for_owner(alice) == []
+    assert exports_stored(backends, alice) == []
+    assert never_built.status is ExportStatus.PENDING
+
+
+def test_account_deletion_removes_the_exports(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    alice = make_user(backends, "alice")
+    photos(backends, settings, alice.id, 1)
+    first = build_export(backends, POLICY, alice.id, request_export(backends, POLICY, alice.id).id)
+    second = request_export(backends, POLICY, alice.id)  # after the first, still pending
+    assert second.id != first.id and exports_stored(backends, alice.id)
+
+    start_account_deletion(backends, alice, background=False)
+
+    assert backends.exports.for_owner(alice.id) == []
+    assert exports_stored(backends, alice.id) == []
+    with pytest.raises(NotFound):
+        build_export(backends, POLICY, alice.id, second.id)
+
+
+def test_a_previous_release_database_gains_exports(tmp_path: Path) -> None:
+    """The previous release's SQLite file (tests/fixtures, see test_migrations.py) is
+    migrated at start and its owner's photos export like any others."""
+    shutil.copyfile(
+        Path(__file__).parent / "fixtures" / "previous-release.sqlite3",
+        tmp_path / "picbucket.sqlite3",
+    )
+    old = build_backends(Settings(data_dir=tmp_path))
+    try:
+        alice = user_id_for("https://idp.example", "alice")
+        old.export_runner = Later()
+        stored = old.images.page(alice, None, 10).items
+        assert len(stored) == 2
+        for image in stored:  # the fixture holds records only: give them their bytes
+            old.blobs.put(
+                image.original.key, io.BytesIO(image.id.encode()), content_type="image/jpeg"
+            )
+
+        done = build_export(old, POLICY, alice, request_export(old, POLICY, alice).id)
+
+        assert (done.status, done.photos_done) == (ExportStatus.READY, 2)
+        assert old.exports.for_owner(alice) == [done]
+        with read(old, alice, done.id) as archive:
+            for image in stored:
+                assert archive.read(export_name(image)) == image.id.encode()
+    finally:
+        old.close()

@@ -86,6 +86,12 @@ def test_variables_are_parsed() -> None:
         ({"PICBUCKET_SERVICE_URL": "https://me@pics.example.com"}, "PICBUCKET_SERVICE_URL"),
         ({"PICBUCKET_SERVICE_URL": "https://pics.example.com:99999"}, "PICBUCKET_SERVICE_URL"),
         ({"PICBUCKET_ADMIN_EMAILS": "alice@example.com, bob"}, "'bob' is not one"),
+        ({"PICBUCKET_EXPORT_MODE": "batch"}, "PICBUCKET_EXPORT_MODE must be one of stream, job"),
+        ({"PICBUCKET_EXPORT_JOB": "picbucket-export"}, "PICBUCKET_EXPORT_JOB must be empty or"),
+        ({"PICBUCKET_EXPORT_JOB": "projects/p/locations/r/jobs/"}, "PICBUCKET_EXPORT_JOB must"),
+        ({"PICBUCKET_EXPORT_STREAM_MAX_MB": "-1"}, "PICBUCKET_EXPORT_STREAM_MAX_MB must be betw"),
+        ({"PICBUCKET_EXPORT_STREAM_MAX_MB": "1GB"}, "PICBUCKET_EXPORT_STREAM_MAX_MB must be a"),
+        ({"PICBUCKET_EXPORT_KEEP_DAYS": "0"}, "PICBUCKET_EXPORT_KEEP_DAYS must be between 1"),
     ],
 )
 def test_bad_values_fail_fast_with_a_readable_message(env: dict[str, str], message: str) -> None:
@@ -184,3 +190,22 @@ def test_create_app_reads_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert app.config["PICBUCKET_SETTINGS"].max_upload_mb == 3
     assert (tmp_path / "picbucket.sqlite3").exists()
     app.extensions["picbucket"].close()
+
+
+def test_exports_stream_by_default_and_job_mode_is_read() -> None:
+    default = Settings.from_env({})
+    job = Settings.from_env(
+        {
+            "PICBUCKET_EXPORT_MODE": "job",
+            "PICBUCKET_EXPORT_JOB": "projects/my-project/locations/europe-west1/jobs/pb-export",
+            "PICBUCKET_EXPORT_STREAM_MAX_MB": "0",
+            "PICBUCKET_EXPORT_KEEP_DAYS": "3",
+        }
+    )
+    assert (default.export_mode, default.export_job) == ("stream", "")
+    assert (default.export_stream_max_mb, default.export_keep_days) == (256, 7)
+    assert (job.export_mode, job.export_stream_max_mb, job.export_keep_days) == ("job", 0, 3)
+    assert job.export_job == "projects/my-project/locations/europe-west1/jobs/pb-export"
+    # A project number works in resource names too.
+    numbered = "projects/123456789012/locations/us-central1/jobs/export"
+    assert Settings.from_env({"PICBUCKET_EXPORT_JOB": numbered}).export_job == numbered

@@ -14,7 +14,9 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from picbucket.domain import ExportStatus, PicbucketError
 from picbucket.ports import Backends
+from picbucket.services.exports import ExportPolicy, build_export
 from picbucket.services.reconcile import Guards, carry_out, plan_reconcile
 from picbucket.services.renditions import DEFAULT_BATCH, backfill_renditions
 from picbucket.settings import Settings
@@ -144,7 +146,40 @@ def backfill_sort_keys_command() -> None:
     )
 
 
-COMMANDS: tuple[click.Command, ...] = (reconcile_command, renditions_command, records_group)
+@click.group("exports")
+def exports_group() -> None:
+    """Exports built by a job ("Export everything" of large accounts)."""
+
+
+@exports_group.command("build")
+@click.argument("owner_id")
+@click.argument("export_id")
+@with_appcontext
+def build_export_command(owner_id: str, export_id: str) -> None:
+    """Write one export's zip into the blob store (what the export Cloud Run job runs).
+
+    Safe to run again: a ready export is left alone, anything else is built afresh.
+    Exits 0 when the export is ready, 1 (with a one-line reason) otherwise.
+    """
+    backends: Backends = current_app.extensions["picbucket"]
+    settings: Settings = current_app.config["PICBUCKET_SETTINGS"]
+    try:
+        export = build_export(backends, ExportPolicy.from_settings(settings), owner_id, export_id)
+    except PicbucketError as exc:
+        raise click.ClickException(f"export {export_id}: {exc}") from None
+    if export.status is not ExportStatus.READY:
+        raise click.ClickException(f"export {export_id} failed: {export.error}")
+    click.echo(
+        f"export {export_id} ready: {export.photos_done} photos, {export.bytes_written:,} bytes"
+    )
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    reconcile_command,
+    renditions_command,
+    records_group,
+    exports_group,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

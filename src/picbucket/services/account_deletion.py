@@ -5,13 +5,14 @@ Order (DESIGN.md: mark first, then remove, record last):
 1. the user record is marked ``deleting``: from that moment every session, token and
    share link of the account is refused (``accounts.refusal``) and sign-in says so,
    and no upload can charge the account any more (the records' ``add`` refuses it);
-2. API tokens, deleted; 3. albums and their links; 4. every share link;
-5. every image (any status: ready, trashed, pending, deleting), each marked
+2. API tokens, deleted; 3. exports built by a job (their zips, then their records);
+4. albums and their links; 5. every share link;
+6. every image (any status: ready, trashed, pending, deleting), each marked
    ``deleting`` then finished like a single delete (shares → blobs → record, refunding
-   the quota); 6. any blob left under ``users/<id>/`` (an upload cut short);
-7. the images once more: an upload charged just before the mark may have made its
-   record ready meanwhile; steps 5-6 repeat until none is left;
-8. the user record, last.
+   the quota); 7. any blob left under ``users/<id>/`` (an upload cut short);
+8. the images once more: an upload charged just before the mark may have made its
+   record ready meanwhile; steps 6-7 repeat until none is left;
+9. the user record, last.
 
 Idempotency-Keys of the account are not removed here: they hold no photo, only an
 image id, and expire after 24 hours (``uploads.IDEMPOTENCY_TTL``; reconcile and
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 
 from picbucket.domain import AccountChange, AuditEntry, Image, ImageStatus, NotFound, User
 from picbucket.ports import Backends
+from picbucket.services.exports import remove_exports_of
 from picbucket.services.images import finish_delete
 from picbucket.services.uploads import USERS_PREFIX
 
@@ -50,6 +52,7 @@ class DeletionReport:
 
     user_id: str
     tokens: int = 0
+    exports: int = 0
     albums: int = 0
     shares: int = 0
     images: int = 0
@@ -101,6 +104,9 @@ def finish_account_deletion(backends: Backends, user_id: str) -> DeletionReport:
     if not user.deleting:
         raise NotFound("That account is not being deleted.")
     report.tokens = backends.tokens.remove_for_owner(user_id)
+    # Early: each zip holds every original (a build still running notices its record
+    # gone and deletes what it wrote).
+    report.exports = remove_exports_of(backends, user_id)
     for album in backends.albums.for_owner(user_id):
         backends.shares.remove_for_album(user_id, album.id)
         report.albums += backends.albums.remove(user_id, album.id)
@@ -131,6 +137,7 @@ def finish_account_deletion(backends: Backends, user_id: str) -> DeletionReport:
             "images": report.images,
             "shares": report.shares,
             "tokens": report.tokens,
+            "exports": report.exports,
             "albums": report.albums,
         },
     )

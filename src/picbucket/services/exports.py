@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, BinaryIO
 
 from picbucket.domain import (
@@ -235,9 +235,14 @@ def download_filename(export: Export) -> str:
     return f"picbucket-export-{export.created:%Y-%m-%d}.zip"
 
 
-def purge_expired_exports(backends: Backends, limit: int = 200) -> int:
-    """Remove every expired export (zip, then record), ``limit`` at a time; return how many."""
-    now = backends.clock()
+def purge_expired_exports(
+    backends: Backends, limit: int = 200, *, now: datetime | None = None
+) -> int:
+    """Remove every export expired by ``now`` (zip, then record), ``limit`` at a time.
+
+    Returns how many went (reconcile reports it).
+    """
+    now = now or backends.clock()
     removed = 0
     seen: set[tuple[str, str]] = set()
     while batch := backends.exports.expired(now, limit):

@@ -14,6 +14,8 @@ before any blob, and deletes mark the record (deleting) before removing blobs
   ``deleting`` first, so a run stopped half-way is finished by the next);
 - an account marked ``deleting`` (the person left, or an administrator deleted it)
   whose removal was interrupted: finished (``account_deletion``);
+- an export (zip built by a job) past its ``expires``: zip, then record, deleted
+  (``exports.purge_expired_exports``);
 - an Idempotency-Key older than ``IDEMPOTENCY_TTL``: deleted (on Firestore a TTL
   policy deletes them too, within a day; this keeps SQLite small and counts them).
 
@@ -22,8 +24,8 @@ the blob deletions (orphans and abandoned direct uploads): a record store that c
 back empty, or pointed at the wrong database, makes every blob look like an orphan,
 so removing more than a small share of the blobs, or any blob while no blob has a
 record, is refused unless forced. Everything driven by a record (account deletions,
-stale pending uploads, interrupted deletes, trash purges, expired keys) still runs:
-a refusal must not keep a person's account or trash around.
+stale pending uploads, interrupted deletes, trash purges, expired exports and keys)
+still runs: a refusal must not keep a person's account or trash around.
 
 Safe while users upload: a blob younger than the grace period may belong to an
 upload in progress (its record is written first, but the scan and the record check
@@ -43,6 +45,7 @@ from picbucket.domain import Image, ImageStatus
 from picbucket.ports import Backends, BlobInfo
 from picbucket.services.account_deletion import finish_account_deletion
 from picbucket.services.direct_uploads import INCOMING_PREFIX
+from picbucket.services.exports import purge_expired_exports
 from picbucket.services.images import finish_delete
 from picbucket.services.trash import due_for_purge, purge_trashed
 from picbucket.services.uploads import IDEMPOTENCY_TTL, USERS_PREFIX
@@ -51,6 +54,9 @@ log = logging.getLogger(__name__)
 
 # Blob keys are checked against records in batches: one existence query per batch.
 CHECK_BATCH = 300
+# Expired exports are purged this many at a time; the plan counts up to EXPORTS_COUNTED.
+EXPORT_BATCH = 200
+EXPORTS_COUNTED = 10_000
 DEFAULT_GRACE = timedelta(hours=1)
 
 
@@ -82,6 +88,9 @@ class ReconcilePlan:
     expired_trash: list[Image] = field(default_factory=list)
     # Accounts marked ``deleting`` whose removal a crash or a stop interrupted.
     deleting_accounts: list[str] = field(default_factory=list)
+    # Exports (zips built by a job) past their expiry at ``exports_expired_before``.
+    exports_expired_before: datetime | None = None
+    expired_exports: int = 0
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     blobs_scanned: int = 0  # under users/ and incoming/
@@ -127,6 +136,7 @@ class ReconcilePlan:
             f"  temp files of killed uploads to remove: {_counted(self.stale_temp_files)}",
             f"  photos past their time in the trash to purge: {len(self.expired_trash)}",
             f"  account deletions to finish: {len(self.deleting_accounts)}",
+            f"  expired exports to remove: {self.expired_exports}",
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
             f"  recent temp files left alone (may be uploads in progress): "
             f"{self.young_temp_files_kept}",
@@ -151,6 +161,7 @@ class ReconcileReport:
     stale_temp_bytes: int = 0
     purged_trash: list[str] = field(default_factory=list)  # "<owner>/<image>"
     deleted_accounts: list[str] = field(default_factory=list)  # user ids
+    expired_exports: int = 0  # zips and their records (in a dry run: would be)
     young_blobs_kept: int = 0
     young_temp_files_kept: int = 0
     refused: list[str] = field(default_factory=list)  # why the guards stopped the run
@@ -169,6 +180,7 @@ class ReconcileReport:
             + len(self.stale_temp_files)
             + len(self.purged_trash)
             + len(self.deleted_accounts)
+            + self.expired_exports
         )
 
     def summary(self) -> str:
@@ -187,6 +199,7 @@ class ReconcileReport:
             f"{len(self.purged_trash)}",
             f"  account deletions {'would be finished' if self.dry_run else 'finished'}: "
             f"{len(self.deleted_accounts)}",
+            f"  expired exports {verb}: {self.expired_exports}",
             "  expired idempotency keys removed: "
             + ("not counted in a dry run" if self.expired_keys is None else f"{self.expired_keys}"),
             f"  recent blobs left alone (may be uploads in progress): {self.young_blobs_kept}",
@@ -230,6 +243,8 @@ def plan_reconcile(
     now = now or backends.clock()
     plan = ReconcilePlan(grace=grace, cutoff=now - grace, keys_expired_before=now - IDEMPOTENCY_TTL)
     plan.deleting_accounts = [user.id for user in backends.users.marked_deleting()]
+    plan.exports_expired_before = now
+    plan.expired_exports = len(backends.exports.expired(now, EXPORTS_COUNTED))
     if trash_days is not None:
         plan.expired_trash = due_for_purge(backends, now - timedelta(days=trash_days))
     # Materialise: carrying out removes records the query would be iterating over.
@@ -273,6 +288,7 @@ def carry_out(
         stale_temp_bytes=sum(temp.size for temp in plan.stale_temp_files),
         purged_trash=[_ref(image) for image in plan.expired_trash],
         deleted_accounts=list(plan.deleting_accounts),
+        expired_exports=plan.expired_exports,
         young_blobs_kept=plan.young_blobs_kept,
         young_temp_files_kept=plan.young_temp_files_kept,
         refused=refused,
@@ -290,12 +306,27 @@ def carry_out(
             _attempt(report, temp.key, backends.blobs.delete_partial, temp.key)
         for image in plan.expired_trash:
             _attempt(report, _ref(image), purge_trashed, backends, image)
+        _purge_expired_exports(backends, plan, report)
         _purge_expired_keys(backends, plan, report)
     log.info(
         "reconcile finished",
         extra={"dry_run": dry_run, "changed": report.changed, "errors": len(report.errors)},
     )
     return report
+
+
+def _purge_expired_exports(
+    backends: Backends, plan: ReconcilePlan, report: ReconcileReport
+) -> None:
+    before = plan.exports_expired_before
+    report.expired_exports = 0  # what was removed, not what was planned
+    if before is None:
+        return
+
+    def purge() -> None:
+        report.expired_exports = purge_expired_exports(backends, EXPORT_BATCH, now=before)
+
+    _attempt(report, "expired exports", purge)
 
 
 def _purge_expired_keys(backends: Backends, plan: ReconcilePlan, report: ReconcileReport) -> None:
