@@ -17,7 +17,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -211,6 +211,79 @@ def test_412_with_different_bytes_already_there_is_conflict(
     gcs.preconditions = True
     with pytest.raises(Conflict):
         store.put(KEY, io.BytesIO(b"B" * 100), content_type="image/png")
+
+
+# -- streamed writes (put_stream: an export zip built by a job) ----------------------
+
+ZIP = "exports/u1/e1.zip"
+
+
+def pieces(data: bytes, size: int = 1024 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_put_stream_is_one_create_only_resumable_upload_of_bounded_chunks(
+    store: GcsBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real emulator; the wrapper records each request body size (memory bound)."""
+    gcs = CloudStorageSemantics(store, monkeypatch)
+    data = os.urandom(2 * UPLOAD_CHUNK + 1000)
+    info = store.put_stream(
+        ZIP,
+        pieces(data),
+        content_type="application/zip",
+        download_name="picbucket-export-2026-01-02.zip",
+    )
+    assert info.size == len(data)
+    inits = [call for call in uploads(gcs) if call[0] == "POST"]
+    assert len(inits) == 1  # one upload, however many chunks the source yields
+    query = dict(parse_qsl(urlsplit(inits[0][1]).query))
+    assert query["uploadType"] == "resumable"
+    assert query["ifGenerationMatch"] == "0"
+    chunks = [size for method, url, size in gcs.calls if method == "PUT"]
+    assert len(chunks) == 3
+    assert max(chunks) <= UPLOAD_CHUNK
+    stored = store._bucket.get_blob(ZIP)
+    assert stored.content_type == "application/zip"
+    # Opened from a signed link, the zip is saved under its name, not shown.
+    assert stored.content_disposition == 'attachment; filename="picbucket-export-2026-01-02.zip"'
+    with store.open(ZIP) as stream:
+        assert stream.read() == data
+
+
+def test_put_stream_conflicts_when_cloud_storage_refuses_at_the_start(
+    store: GcsBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated: the 412 to the upload's first request (the emulator ignores the precondition)."""
+    store.put(ZIP, io.BytesIO(b"first"), content_type="application/zip")
+    gcs = CloudStorageSemantics(store, monkeypatch)
+    gcs.preconditions = True
+    with pytest.raises(Conflict):
+        store.put_stream(ZIP, iter([b"second"]), content_type="application/zip")
+    with store.open(ZIP) as stream:
+        assert stream.read() == b"first"
+
+
+def test_put_stream_conflicts_when_cloud_storage_refuses_at_the_end(
+    store: GcsBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated: a 412 to the final chunk (someone created the key during the upload)."""
+    gcs = CloudStorageSemantics(store, monkeypatch)
+    recorder = gcs.request
+
+    def refuse_final_chunk(method: str, url: str, data: Any = None, **kwargs: Any) -> Any:
+        content_range = (kwargs.get("headers") or {}).get("content-range", "")
+        if method == "PUT" and content_range and not content_range.endswith("/*"):
+            return _response(
+                method, url, 412, {"error": {"code": 412, "message": "Precondition Failed"}}
+            )
+        return recorder(method, url, data=data, **kwargs)
+
+    monkeypatch.setattr(gcs.session, "request", refuse_final_chunk)
+    with pytest.raises(Conflict):
+        store.put_stream(ZIP, pieces(os.urandom(UPLOAD_CHUNK + 10)), content_type="application/zip")
+    assert [c for c in gcs.calls if c[0] == "PUT"]  # the refusal came after chunks were sent
 
 
 # -- listings ------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import pytest
 from picbucket.adapters.sqlite_migrations import LATEST, SchemaTooNew, schema_version
 from picbucket.adapters.sqlite_records import SqliteRecords
 from picbucket.domain import (
+    Export,
+    ExportStatus,
     Image,
     ImageStatus,
     Quota,
@@ -177,6 +179,32 @@ def test_previous_release_records_read_back(opened: SqliteRecords) -> None:
 
 def test_previous_release_db_takes_new_uploads(opened: SqliteRecords) -> None:
     check_new_uploads_work(opened)
+
+
+def test_previous_release_db_gains_an_empty_exports_table_that_works(
+    opened: SqliteRecords,
+) -> None:
+    from picbucket.adapters.sqlite_exports import SqliteExports
+
+    exports = SqliteExports(opened)
+    assert exports.for_owner(ALICE) == []
+    assert exports.latest(ALICE) is None
+    assert exports.expired(datetime(2100, 1, 1, tzinfo=UTC), 10) == []
+    made = Export(
+        id="export1-GGGGGGGGGGGG",
+        owner_id=ALICE,
+        status=ExportStatus.PENDING,
+        created=datetime(2026, 2, 1, tzinfo=UTC),
+        updated=datetime(2026, 2, 1, tzinfo=UTC),
+        expires=datetime(2026, 2, 2, tzinfo=UTC),
+    )
+    exports.add(made)
+    ready = replace(made, status=ExportStatus.READY, photos_total=2, photos_done=2)
+    assert exports.save(ready)
+    assert exports.latest(ALICE) == ready
+    assert exports.expired(datetime(2026, 3, 1, tzinfo=UTC), 10) == [ready]
+    # The old records are untouched by the new table.
+    check_previous_release_records(opened)
 
 
 def test_opening_again_changes_nothing(old_db: Path) -> None:

@@ -7,6 +7,7 @@ writes wait in SQLite's own busy handler (30 s) as they would behind a stuck wri
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -522,3 +523,43 @@ def test_calls_after_the_backends_are_closed_are_503_not_500(tmp_path: Path) -> 
     backends.close()
     with pytest.raises(BackendUnavailable):
         backends.images.usage("someone")
+
+
+def test_a_streamed_write_outlives_the_blobs_deadline_while_put_stays_bounded(
+    tmp_path: Path,
+) -> None:
+    """An export zip is written for minutes: put_stream is not cut at the deadline."""
+    backends = build_backends(Settings(data_dir=tmp_path, blobs_deadline_seconds=0.2))
+    release = threading.Event()
+    try:
+
+        def slow_source() -> Iterator[bytes]:
+            for n in range(6):  # 0.6 s in all: three deadlines
+                release.wait(0.1)
+                yield bytes([n]) * 1000
+
+        info = backends.blobs.put_stream(
+            "exports/u1/e1.zip", slow_source(), content_type="application/zip"
+        )
+        assert info.size == 6000
+        with backends.blobs.open("exports/u1/e1.zip") as stream:
+            assert stream.read() == b"".join(bytes([n]) * 1000 for n in range(6))
+
+        class Stuck(io.RawIOBase):
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                release.wait(30)
+                return 0
+
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable):
+            backends.blobs.put(
+                "users/u1/i1/original.png", io.BufferedReader(Stuck()), content_type="image/png"
+            )
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        new_request()
+        backends.close()

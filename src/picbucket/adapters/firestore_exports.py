@@ -59,7 +59,7 @@ class FirestoreExports:
 
         try:
             with _translate(passthrough=gexc.NotFound):
-                self._ref(export.owner_id, export.id).update(_export_doc(export))
+                self._ref(export.owner_id, export.id).update(_progress_fields(export))
         except gexc.NotFound:
             return False
         return True
@@ -108,6 +108,13 @@ def _export_doc(export: Export) -> dict[str, Any]:
         "bytes_written": export.bytes_written,
         "error": export.error,
     }
+
+
+def _progress_fields(export: Export) -> dict[str, Any]:
+    # What ``save`` may change: never the owner or the creation time (as on SQLite).
+    doc = _export_doc(export)
+    del doc["owner_id"], doc["created"]
+    return doc
 
 
 def _export(snap: Any) -> Export:

@@ -155,23 +155,27 @@ class GcsBlobStore:
     ) -> BlobInfo:
         """Store ``chunks`` as one resumable upload, ``UPLOAD_CHUNK`` bytes in memory at most.
 
-        Create-only. If ``chunks`` raises, the upload is cancelled: no object appears.
+        Create-only (``Conflict``). If ``chunks`` raises, the upload is cancelled, no
+        object appears and the source's own error comes out unchanged.
         """
-        from google.api_core import exceptions as gexc
-
         blob = self._bucket.blob(key, chunk_size=UPLOAD_CHUNK)
         blob.content_type = content_type
         if download_name:
             blob.content_disposition = _attachment_disposition(download_name)
+        out = blob.open("wb", if_generation_match=0, ignore_flush=True)
         size = 0
         try:
-            with _translate(key), blob.open("wb", if_generation_match=0, ignore_flush=True) as out:
-                # Leaving the block by an exception cancels the resumable upload.
-                for chunk in chunks:
+            for chunk in chunks:  # the source's errors are not Cloud Storage's: not translated
+                with _streamed_upload_errors(key):
                     out.write(chunk)
-                    size += len(chunk)
-        except gexc.PreconditionFailed:
-            raise Conflict(f"A blob already exists at {key}.") from None
+                size += len(chunk)
+            with _streamed_upload_errors(key):
+                out.close()  # sends the last chunk: only now does the object exist
+        except BaseException:
+            # Cancel the resumable upload; a failing cancel must not hide why we stopped.
+            with contextlib.suppress(Exception):
+                out.terminate()
+            raise
         return BlobInfo(key=key, size=size, updated=_updated(blob.updated))
 
     def _settle_precondition_failure(self, key: str, crc: str, size: int) -> BlobInfo:
@@ -364,6 +368,24 @@ def _translate(what: str) -> Iterator[None]:
         raise
     except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, OSError) as exc:
         raise BackendUnavailable(f"Cloud Storage failed for {what}.") from exc
+
+
+@contextlib.contextmanager
+def _streamed_upload_errors(key: str) -> Iterator[None]:
+    """``_translate`` for a ``BlobWriter``, which raises the media library's raw errors."""
+    from google.api_core import exceptions as gexc
+    from google.cloud.storage.exceptions import InvalidResponse
+
+    try:
+        with _translate(key):
+            yield
+    except gexc.PreconditionFailed:
+        raise Conflict(f"A blob already exists at {key}.") from None
+    except InvalidResponse as exc:
+        # 412 at the start or at the last chunk: the key was taken (create-only).
+        if getattr(exc.response, "status_code", None) == 412:
+            raise Conflict(f"A blob already exists at {key}.") from None
+        raise BackendUnavailable(f"Cloud Storage failed for {key}.") from exc
 
 
 @contextlib.contextmanager

@@ -64,7 +64,8 @@ class _ChunkReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._pending = b""
+        # A view, so a chunk larger than the reads is sliced without copying its rest.
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -74,7 +75,7 @@ class _ChunkReader(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 return 0
-            self._pending = chunk
+            self._pending = memoryview(chunk).cast("B")
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]
         self._pending = self._pending[size:]
@@ -140,8 +141,14 @@ class LocalBlobStore:
         The type and name are not kept: the app serves local blobs itself and names
         the download then. Nothing is left under ``key`` if ``chunks`` raises.
         """
+        path = self._path(key)
         reader = cast(BinaryIO, io.BufferedReader(_ChunkReader(iter(chunks)), _COPY_CHUNK))
-        return self.put(key, reader, content_type=content_type)
+        try:
+            return self.put(key, reader, content_type=content_type)
+        except BaseException:
+            # The temp file is gone already; the directories made for it go too.
+            self._prune(path)
+            raise
 
     def _write(self, path: Path, data: BinaryIO) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

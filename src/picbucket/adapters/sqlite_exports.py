@@ -7,11 +7,13 @@ export id matches no row, so it reads as absent, exactly like a made-up id.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from picbucket.adapters.sqlite_codec import _req_dt, _ts
 from picbucket.adapters.sqlite_records import SqliteRecords
-from picbucket.domain import Export, ExportStatus
+from picbucket.domain import Conflict, Export, ExportStatus
 
 
 class SqliteExports:
@@ -21,8 +23,9 @@ class SqliteExports:
         self._db = db
 
     def add(self, export: Export) -> None:
-        """Insert a new export."""
-        with self._db.transaction() as conn:
+        """Insert a new export; ``Conflict`` if the owner already has one with its id."""
+        # Conflict, as on Firestore: callers handle one domain error, not the driver's.
+        with _conflict_as_domain_error(), self._db.transaction() as conn:
             conn.execute(
                 "INSERT INTO exports (owner_id, id, status, created, updated, expires,"
                 " photos_total, photos_done, bytes_written, error)"
@@ -95,6 +98,14 @@ class SqliteExports:
             (_ts(before), limit),
         )
         return [_export(row) for row in rows]
+
+
+@contextmanager
+def _conflict_as_domain_error() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise Conflict("That export already exists.") from None
 
 
 def _export(row: sqlite3.Row) -> Export:
