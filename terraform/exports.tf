@@ -33,11 +33,11 @@ resource "google_cloud_run_v2_job" "export" {
 
     template {
       service_account = google_service_account.export.email
-      # A build that fails (exit 1: Cloud Storage or Firestore unavailable) or whose
-      # instance is lost is retried once: it is safe to run twice (a ready export is
-      # left alone; a partial zip is deleted and written again). If the retry fails
-      # too, the export shows as failed and its owner can press "Try again".
-      max_retries = 1
+      # No automatic retry: a build that fails has already shown its owner why, with
+      # "Try again" (one whose instance is lost reads "interrupted" after 10 minutes).
+      # A retry behind that page would flip a failed export back to running while its
+      # owner may have started a new one: two full copies built for one request.
+      max_retries = 0
       # Zipping is as fast as Cloud Storage reads and writes (tens of MB/s or more from
       # one instance), so 6 hours covers hundreds of GB; a personal library is minutes.
       timeout = "21600s"

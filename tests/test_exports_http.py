@@ -216,6 +216,10 @@ def test_another_persons_export_is_not_found(
     ):
         assert bob.get(path).status_code == 404, path
     assert alice.get(f"/settings/export/status?id={new_id()}").status_code == 404
+    # Not ids at all: a plain 404, never a backend error (Firestore refuses such names).
+    for made_up in ("__x__", "a%2Fb", "..", "x" * 1600):
+        assert alice.get(f"/settings/export/status?id={made_up}").status_code == 404, made_up
+        assert alice.get(f"/settings/exports/{made_up}/download").status_code == 404, made_up
     # Bob has no export of his own: every field is empty, nothing of alice's shows.
     nothing = _status(bob)
     assert nothing.keys() == _status(alice).keys() and set(nothing.values()) == {None}
@@ -297,3 +301,36 @@ def test_a_failed_export_shows_its_reason(alice: FlaskClient, backends: Backends
     assert "Storage was not available while your photos were read." in section.text
     assert [b.text.strip() for b in section.find("button", id="export-retry")] == ["Try again"]
     assert alice.get(f"/settings/exports/{failed.id}/download").status_code == 404
+
+
+def test_a_large_accounts_direct_link_leads_to_prepare_export(
+    alice: FlaskClient, backends: Backends
+) -> None:
+    """Streamed, a zip past the request timeout would be cut off: the old link explains."""
+    _upload_photos(alice, 1)
+    answer = alice.get("/settings/export.zip")
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith("/settings#export")
+    assert "prepare an export" in alice.get("/settings").get_data(as_text=True)
+    assert backends.exports.for_owner(user_id_of(alice)) == []  # nothing started by a GET
+
+
+def test_an_older_export_asked_about_by_id_reads_interrupted_once_it_stalls(
+    alice: FlaskClient, backends: Backends
+) -> None:
+    """A tab still following an export that stopped moving is told, not left polling."""
+    _upload_photos(alice, 1)
+    long_ago = backends.clock() - timedelta(minutes=30)
+    stalled = Export(
+        id=new_id(),
+        owner_id=user_id_of(alice),
+        status=ExportStatus.RUNNING,
+        created=long_ago,
+        updated=long_ago,
+        expires=long_ago + timedelta(days=1),
+    )
+    backends.exports.add(stalled)
+    assert _prepare(alice).status_code == 303  # a newer one replaces it on the page
+    _wait_for(alice, "ready")
+    state = _status(alice, id=stalled.id)
+    assert (state["status"], state["error"]) == ("failed", "The export was interrupted. Try again.")

@@ -148,6 +148,7 @@ def test_progress_is_saved_in_batches_not_per_photo(
 ) -> None:
     monkeypatch.setattr(exports, "PROGRESS_PHOTOS", 2)
     monkeypatch.setattr(exports, "PROGRESS_SECONDS", 3600.0)  # only the count triggers
+    monkeypatch.setattr(exports, "PROGRESS_MIN_SECONDS", 0.0)
     alice = make_user(backends, "alice").id
     photos(backends, settings, alice, 5)
     asked = request_export(backends, POLICY, alice)
@@ -319,3 +320,73 @@ def test_a_previous_release_database_gains_exports(tmp_path: Path) -> None:
                 assert archive.read(export_name(image)) == image.id.encode()
     finally:
         old.close()
+
+
+class FinishedMeanwhile:
+    """Blob store whose first streamed write lets another run of the export finish first.
+
+    Two runs of one export (a retry racing one thought lost): the other run's zip lands
+    while this one is about to write, so this one's create-only write is refused.
+    """
+
+    def __init__(self, backends: Backends, owner_id: str, export_id: str) -> None:
+        self._backends = backends
+        self._other_run = (owner_id, export_id)
+        self._raced = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backends.blobs, name)
+
+    def put_stream(self, key: str, chunks: Any, **options: Any) -> Any:
+        if not self._raced:
+            self._raced = True
+            owner_id, export_id = self._other_run
+            assert build_export(self._backends, POLICY, owner_id, export_id).status is (
+                ExportStatus.READY
+            )
+        return self._backends.blobs.put_stream(key, chunks, **options)
+
+
+def test_a_second_run_of_one_export_never_loses_the_first_runs_zip(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    alice = make_user(backends, "alice").id
+    uploaded = photos(backends, settings, alice, 2)
+    asked = request_export(backends, POLICY, alice)
+    racing = replace(backends, blobs=FinishedMeanwhile(backends, alice, asked.id))
+
+    second = build_export(racing, POLICY, alice, asked.id)
+
+    assert second.status is ExportStatus.READY  # not FAILED over the first run's result
+    assert exports_stored(backends, alice) == [export_key(alice, asked.id)]
+    with read(backends, alice, asked.id) as archive:
+        assert len(archive.namelist()) == len(uploaded) + 1  # photos and the manifest
+
+
+def test_a_new_ready_export_replaces_the_older_ones(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 1)
+    first = request_export(backends, POLICY, alice)
+    build_export(backends, POLICY, alice, first.id)
+    second = request_export(backends, POLICY, alice)
+    assert second.id != first.id
+    build_export(backends, POLICY, alice, second.id)
+
+    assert exports_stored(backends, alice) == [export_key(alice, second.id)]
+    assert [export.id for export in backends.exports.for_owner(alice)] == [second.id]
+    with pytest.raises(NotFound):
+        export_download(backends, alice, first.id)
+
+
+@pytest.mark.parametrize("made_up", ["../x", "a/b", "__x__", "x" * 2000, ""])
+def test_an_id_that_is_not_an_id_is_not_found_without_a_lookup(
+    backends: Backends, job: Later, made_up: str
+) -> None:
+    alice = make_user(backends, "alice").id
+    with pytest.raises(NotFound):
+        build_export(backends, POLICY, alice, made_up)
+    with pytest.raises(NotFound):
+        export_download(backends, alice, made_up)
+    assert exports.find_export(backends, alice, made_up) is None

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from picbucket.domain import (
     BackendUnavailable,
+    Conflict,
     Export,
     ExportStatus,
     NotFound,
     StorageFull,
     export_key,
+    is_id,
     new_id,
 )
 from picbucket.ports import Backends
@@ -45,16 +47,16 @@ SIGNED_LINK_TTL = timedelta(minutes=15)
 STALLED_AFTER = timedelta(minutes=10)
 # A pending or running export that never finishes is purged this long after creation.
 UNFINISHED_KEEP = timedelta(days=1)
-# Progress is saved every this many photos or seconds, whichever comes first: one
-# record write per photo would cost more than the photo for small ones. Module level
-# so tests can change them.
+# Progress is saved every this many photos or seconds, whichever comes first, but
+# never twice within PROGRESS_MIN_SECONDS: one record write per photo would cost more
+# than a small photo, and Firestore sustains about one write a second per document.
+# Module level so tests can change them.
 PROGRESS_PHOTOS = 100
 PROGRESS_SECONDS = 2.0
-# Trashed photos are charged (usage) but not exported; counted up to this many.
-_TRASH_COUNT = 1000
+PROGRESS_MIN_SECONDS = 1.0
 
 INTERRUPTED = "The export was interrupted. Try again."
-_IN_PROGRESS = (ExportStatus.PENDING, ExportStatus.RUNNING)
+IN_PROGRESS = frozenset({ExportStatus.PENDING, ExportStatus.RUNNING})
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def request_export(backends: Backends, policy: ExportPolicy, owner_id: str) -> E
     if runner is None:
         raise BackendUnavailable("Exports cannot be prepared on this server.")
     current = current_export(backends, owner_id)
-    if current is not None and current.status in _IN_PROGRESS:
+    if current is not None and current.status in IN_PROGRESS:
         return current
     now = backends.clock()
     export = Export(
@@ -142,7 +144,7 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
     FAILED with a sentence for the owner, and no zip is left. ``NotFound`` if there
     is no such export.
     """
-    export = backends.exports.get(owner_id, export_id)
+    export = backends.exports.get(owner_id, export_id) if is_id(export_id) else None
     if export is None:
         raise NotFound("No such export.")
     if export.status is ExportStatus.READY:
@@ -156,7 +158,8 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
             raise _Removed
         # put_stream is create-only: a zip left by an interrupted run goes first.
         backends.blobs.delete(key)
-        trashed = len(backends.images.trashed(owner_id, _TRASH_COUNT))
+        # Usage counts trashed photos too (they are charged), the zip does not.
+        trashed = backends.images.trash_count(owner_id)
         estimate = max(backends.images.usage(owner_id).images - trashed, 0)
         progress = _Progress(backends, export, estimate)
         chunks = stream_zip(backends.blobs, export_entries(backends, owner_id, progress.photos))
@@ -179,8 +182,16 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
     except _Removed:
         backends.blobs.delete(key)
         raise NotFound("The export was removed while it was being built.") from None
+    except Conflict:
+        # Another run of this export (a retry racing one thought lost) wrote the zip
+        # first: it is that run's to finish; deleting or failing it here would lose it.
+        log.warning("export %s of %s is being written by another run", export_id, owner_id)
+        return backends.exports.get(owner_id, export_id) or export
     except Exception as exc:
         log.exception("export %s of %s failed", export_id, owner_id)
+        latest = backends.exports.get(owner_id, export_id)
+        if latest is not None and latest.status is ExportStatus.READY:
+            return latest  # another run finished it meanwhile: its zip stays
         _delete_quietly(backends, key)
         failed = replace(
             progress.export if progress else export,
@@ -190,6 +201,7 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
         )
         backends.exports.save(failed)
         return failed
+    _remove_older(backends, ready)
     log.info(
         "export ready",
         extra={
@@ -203,9 +215,22 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
 
 
 def current_export(backends: Backends, owner_id: str) -> Export | None:
-    """Return the owner's latest export; one that stopped moving reads as FAILED."""
-    export = backends.exports.latest(owner_id)
-    if export is None or export.status not in _IN_PROGRESS:
+    """Return the owner's latest export, as ``find_export`` describes it."""
+    return _as_seen(backends, backends.exports.latest(owner_id))
+
+
+def find_export(backends: Backends, owner_id: str, export_id: str) -> Export | None:
+    """Return one of the owner's exports (None: not theirs, or not an id at all).
+
+    One in progress that stopped moving reads as FAILED ("interrupted").
+    """
+    if not is_id(export_id):
+        return None
+    return _as_seen(backends, backends.exports.get(owner_id, export_id))
+
+
+def _as_seen(backends: Backends, export: Export | None) -> Export | None:
+    if export is None or export.status not in IN_PROGRESS:
         return export
     if backends.clock() - export.updated > STALLED_AFTER:
         return replace(export, status=ExportStatus.FAILED, error=INTERRUPTED)
@@ -214,7 +239,7 @@ def current_export(backends: Backends, owner_id: str) -> Export | None:
 
 def export_download(backends: Backends, owner_id: str, export_id: str) -> ExportDownload:
     """Return how to download the owner's ready export; ``NotFound`` otherwise."""
-    export = backends.exports.get(owner_id, export_id)
+    export = find_export(backends, owner_id, export_id)
     if (
         export is None
         or export.status is not ExportStatus.READY
@@ -271,6 +296,15 @@ def remove_exports_of(backends: Backends, owner_id: str) -> int:
     return len(exports)
 
 
+def _remove_older(backends: Backends, ready: Export) -> None:
+    # One ready copy per person: a new export replaces the older ones (each is a full
+    # copy of the account, uncharged by the quota), so "Prepare a new export" pressed
+    # every day keeps one zip, not a week of them. One still being built stays.
+    for export in backends.exports.for_owner(ready.owner_id):
+        if export.id != ready.id and export.status not in IN_PROGRESS:
+            _remove(backends, export)
+
+
 def _remove(backends: Backends, export: Export) -> None:
     # The zip first: a crash in between leaves the record, which says where it was.
     backends.blobs.delete(export_key(export.owner_id, export.id))
@@ -319,7 +353,8 @@ class _Progress:
     def photos(self, done: int) -> None:
         """Note that ``done`` photos are written (``export_entries``' callback)."""
         self.done = done
-        if done - self._saved_done >= PROGRESS_PHOTOS:
+        since = time.monotonic() - self._saved_at
+        if done - self._saved_done >= PROGRESS_PHOTOS and since >= PROGRESS_MIN_SECONDS:
             self._save()
         else:
             self._maybe_save()

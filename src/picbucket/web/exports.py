@@ -7,9 +7,8 @@ direct streamed zip, or "Prepare export" and the latest export's progress.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from flask import flash, jsonify, redirect, request, url_for
 from flask_login import login_required
@@ -21,10 +20,8 @@ from picbucket.services import exports as export_service
 from picbucket.web.context import backends, owner_id, settings
 from picbucket.web.leaving import bp
 from picbucket.web.logs import log_event
+from picbucket.web.media import stream_blob
 
-IN_PROGRESS = frozenset({ExportStatus.PENDING, ExportStatus.RUNNING})
-# Read size of a zip streamed from the blob store (no signed link to hand out).
-CHUNK = 1024 * 1024
 SETTINGS_ANCHOR = "#export"
 
 
@@ -100,7 +97,9 @@ def _state(export: Export | None) -> dict[str, Any]:
         "error": export.error,
         "expires": export.expires.isoformat(),
         "download_url": _download_url(export),
-        "text": export_progress_text(export) if export.status in IN_PROGRESS else None,
+        "text": (
+            export_progress_text(export) if export.status in export_service.IN_PROGRESS else None
+        ),
     }
 
 
@@ -140,7 +139,7 @@ def export_status() -> Response:
     if wanted is None or (current is not None and current.id == wanted):
         found = current
     else:
-        found = backends().exports.get(owner, wanted)
+        found = export_service.find_export(backends(), owner, wanted)
         if found is None:
             raise HTTPNotFound()
     response = jsonify(_state(found))
@@ -162,7 +161,7 @@ def download_export(export_id: str) -> Response:
     if found.stream is None:
         raise HTTPNotFound()
     return Response(
-        _chunks(found.stream),
+        stream_blob(found.stream),
         mimetype="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="{found.filename}"',
@@ -170,12 +169,3 @@ def download_export(export_id: str) -> Response:
             "Cache-Control": "no-store",
         },
     )
-
-
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    # Closed however the response ends (a download cancelled half way included).
-    try:
-        while chunk := stream.read(CHUNK):
-            yield chunk
-    finally:
-        stream.close()

@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response
 from picbucket.domain import AuditEntry, User, new_id
 from picbucket.services.account_deletion import start_account_deletion
 from picbucket.services.account_export import export_zip
-from picbucket.web.context import backends
+from picbucket.services.exports import ExportPolicy, needs_job
+from picbucket.web.context import backends, settings
 from picbucket.web.logs import log_event
 
 bp = Blueprint("leaving", __name__, url_prefix="/settings")
@@ -21,14 +22,23 @@ bp = Blueprint("leaving", __name__, url_prefix="/settings")
 @bp.get("/export.zip")
 @login_required
 def export() -> Response:
-    """Stream a zip of every photo (originals) and a JSON manifest."""
+    """Stream a zip of every photo (originals) and a JSON manifest.
+
+    Not for an account the deployment builds exports for (job mode, over the stream
+    limit): streamed, its zip would be cut off at the request timeout part way, so a
+    bookmarked link leads to "Prepare export" instead.
+    """
     user: User = current_user.user
+    if needs_job(backends(), ExportPolicy.from_settings(settings()), user.id):
+        flash("Your photos are too many to download in one go: prepare an export.", "info")
+        return redirect(url_for("account.settings_page") + "#export", code=303)
     log_event("account_exported", user_id=user.id)
+    name = f"picbucket-export-{backends().clock():%Y-%m-%d}.zip"
     return Response(
         export_zip(backends(), user.id),
         mimetype="application/zip",
         headers={
-            "Content-Disposition": 'attachment; filename="picbucket-export.zip"',
+            "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
         },
     )

@@ -79,7 +79,7 @@ def variant_response(
         abort(404)
     stream = backends().blobs.open(variant.key, start=start, end=end)
     response = Response(
-        _iterate(stream),
+        stream_blob(stream),
         status=status,
         headers=headers,
         mimetype=variant.content_type,
@@ -89,7 +89,8 @@ def variant_response(
     return response
 
 
-def _iterate(stream: BinaryIO) -> Iterator[bytes]:
+def stream_blob(stream: BinaryIO) -> Iterator[bytes]:
+    """Yield an open blob's bytes, closing it however the response ends (cancelled too)."""
     try:
         while chunk := stream.read(_CHUNK):
             yield chunk
