@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -217,3 +219,72 @@ def test_the_same_id_under_two_owners_stays_apart(exports: ExportRepository) -> 
     exports.remove(BOB, bobs.id)
     assert exports.get(ALICE, alices.id) == alices
     assert exports.get(BOB, bobs.id) is None
+
+
+STALLED_BEFORE = T0 + timedelta(minutes=50)
+
+
+def test_add_unless_busy_inserts_when_nothing_is_in_progress(exports: ExportRepository) -> None:
+    made = export(ALICE, T0 + timedelta(hours=1))
+    assert exports.add_unless_busy(made, STALLED_BEFORE) == made
+    assert exports.for_owner(ALICE) == [made]
+
+
+@pytest.mark.parametrize("status", [ExportStatus.PENDING, ExportStatus.RUNNING])
+def test_add_unless_busy_returns_the_export_in_progress(
+    exports: ExportRepository, status: ExportStatus
+) -> None:
+    # Updated exactly at the limit still counts as alive.
+    busy = export(ALICE, T0, status=status, updated=STALLED_BEFORE, photos_done=3)
+    exports.add(busy)
+    second = export(ALICE, T0 + timedelta(hours=1))
+    assert exports.add_unless_busy(second, STALLED_BEFORE) == busy
+    assert exports.get(ALICE, second.id) is None
+    assert exports.for_owner(ALICE) == [busy]
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        {"status": ExportStatus.RUNNING, "updated": STALLED_BEFORE - timedelta(microseconds=1)},
+        {"status": ExportStatus.PENDING, "updated": T0},
+        {"status": ExportStatus.READY, "updated": STALLED_BEFORE + timedelta(minutes=1)},
+        {"status": ExportStatus.FAILED, "updated": STALLED_BEFORE + timedelta(minutes=1)},
+    ],
+    ids=["stalled-running", "stalled-pending", "ready", "failed"],
+)
+def test_add_unless_busy_inserts_past_a_stalled_or_finished_export(
+    exports: ExportRepository, earlier: dict[str, object]
+) -> None:
+    old = export(ALICE, T0, **earlier)
+    exports.add(old)
+    made = export(ALICE, T0 + timedelta(hours=1))
+    assert exports.add_unless_busy(made, STALLED_BEFORE) == made
+    assert exports.for_owner(ALICE) == [made, old]
+
+
+def test_another_owners_export_in_progress_does_not_block(exports: ExportRepository) -> None:
+    bobs = export(BOB, T0 + timedelta(hours=1), status=ExportStatus.RUNNING)
+    exports.add(bobs)
+    alices = export(ALICE, T0 + timedelta(hours=1))
+    assert exports.add_unless_busy(alices, STALLED_BEFORE) == alices
+    assert exports.for_owner(ALICE) == [alices]
+    assert exports.for_owner(BOB) == [bobs]
+
+
+def test_racing_add_unless_busy_creates_exactly_one(exports: ExportRepository) -> None:
+    # Eight quick clicks on "Prepare export" at once: one build, and every click sees it.
+    racers = 8
+    start = threading.Barrier(racers)
+    made = [export(ALICE, T0 + timedelta(hours=1)) for _ in range(racers)]
+
+    def click(mine: Export) -> Export:
+        start.wait(timeout=30)
+        return exports.add_unless_busy(mine, STALLED_BEFORE)
+
+    with ThreadPoolExecutor(max_workers=racers) as pool:
+        returned = list(pool.map(click, made))
+    stored = exports.for_owner(ALICE)
+    assert len(stored) == 1
+    assert stored[0] in made
+    assert {got.id for got in returned} == {stored[0].id}

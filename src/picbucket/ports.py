@@ -330,6 +330,14 @@ class ExportRepository(Protocol):
         """Insert a new export."""
         ...
 
+    def add_unless_busy(self, export: Export, stalled_before: datetime) -> Export:
+        """Insert ``export`` unless its owner already has one PENDING or RUNNING whose
+        ``updated`` is at or after ``stalled_before``; return that one, or ``export``.
+
+        Atomic: of two concurrent calls for one owner, one inserts and the other gets it.
+        """
+        ...
+
     def get(self, owner_id: str, export_id: str) -> Export | None:
         """Return the owner's export, or None (another owner's id is None too)."""
         ...

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client, CollectionReference, DocumentReference
 
 EXPORTS = "exports"
+# Every racing request for one owner but the winner aborts once and then reads the
+# winner's export; the client's default of 5 attempts is too few for a burst of clicks.
+TRANSACTION_ATTEMPTS = 20
 
 
 class FirestoreExports:
@@ -41,6 +44,39 @@ class FirestoreExports:
         """Insert a new export (create-only)."""
         with _translate(conflict="That export already exists."):
             self._ref(export.owner_id, export.id).create(_export_doc(export))
+
+    def add_unless_busy(self, export: Export, stalled_before: datetime) -> Export:
+        """Create ``export`` unless the owner has one in progress updated since ``stalled_before``.
+
+        One transaction: the query of the owner's in-progress exports is read in it, so
+        a racing create of a matching document aborts one of the two, and the retry
+        sees the other's export. A single-field ``in`` on ``status``: no composite index.
+        """
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        ref = self._ref(export.owner_id, export.id)
+        in_progress = self._exports(export.owner_id).where(
+            filter=FieldFilter(
+                "status", "in", [ExportStatus.PENDING.value, ExportStatus.RUNNING.value]
+            )
+        )
+
+        @firestore.transactional
+        def run(transaction: Any) -> Export:
+            busy = [
+                found
+                for found in (_export(snap) for snap in transaction.get(in_progress))
+                if found.updated >= stalled_before
+            ]
+            if busy:
+                return max(busy, key=lambda found: (found.created, found.id))
+            transaction.create(ref, _export_doc(export))
+            return export
+
+        with _translate(conflict="That export already exists."):
+            result: Export = run(self._client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+        return result
 
     def get(self, owner_id: str, export_id: str) -> Export | None:
         """Return the owner's export, or None."""

@@ -26,23 +26,29 @@ class SqliteExports:
         """Insert a new export; ``Conflict`` if the owner already has one with its id."""
         # Conflict, as on Firestore: callers handle one domain error, not the driver's.
         with _conflict_as_domain_error(), self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO exports (owner_id, id, status, created, updated, expires,"
-                " photos_total, photos_done, bytes_written, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _insert(conn, export)
+
+    def add_unless_busy(self, export: Export, stalled_before: datetime) -> Export:
+        """Insert ``export`` unless the owner has one in progress updated since ``stalled_before``.
+
+        One ``BEGIN IMMEDIATE`` transaction: the write lock is held from the check on,
+        so of two racing requests the second sees the first one's export.
+        """
+        with _conflict_as_domain_error(), self._db.transaction() as conn:
+            busy = conn.execute(
+                "SELECT * FROM exports WHERE owner_id = ? AND status IN (?, ?) AND updated >= ?"
+                " ORDER BY created DESC, id DESC LIMIT 1",
                 (
                     export.owner_id,
-                    export.id,
-                    export.status.value,
-                    _ts(export.created),
-                    _ts(export.updated),
-                    _ts(export.expires),
-                    export.photos_total,
-                    export.photos_done,
-                    export.bytes_written,
-                    export.error,
+                    ExportStatus.PENDING.value,
+                    ExportStatus.RUNNING.value,
+                    _ts(stalled_before),
                 ),
-            )
+            ).fetchone()
+            if busy is not None:
+                return _export(busy)
+            _insert(conn, export)
+        return export
 
     def get(self, owner_id: str, export_id: str) -> Export | None:
         """Return the owner's export, or None."""
@@ -98,6 +104,26 @@ class SqliteExports:
             (_ts(before), limit),
         )
         return [_export(row) for row in rows]
+
+
+def _insert(conn: sqlite3.Connection, export: Export) -> None:
+    conn.execute(
+        "INSERT INTO exports (owner_id, id, status, created, updated, expires,"
+        " photos_total, photos_done, bytes_written, error)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            export.owner_id,
+            export.id,
+            export.status.value,
+            _ts(export.created),
+            _ts(export.updated),
+            _ts(export.expires),
+            export.photos_total,
+            export.photos_done,
+            export.bytes_written,
+            export.error,
+        ),
+    )
 
 
 @contextmanager
