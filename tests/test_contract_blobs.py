@@ -10,11 +10,12 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from picbucket.adapters.local_blobs import LocalBlobStore
-from picbucket.domain import Conflict, NotFound
+from picbucket.domain import Conflict, NotFound, StorageFull
 from picbucket.ports import BlobStore
 from picbucket.settings import Settings
 
@@ -294,3 +295,71 @@ def test_local_put_stream_holds_a_chunk_not_the_whole(tmp_path: Path) -> None:
         while piece := stream.read(MIB):
             received.update(piece)
     assert received.hexdigest() == sent.hexdigest()
+
+
+GIB = 1024 * MIB
+
+
+class DiskUsage(NamedTuple):
+    total: int
+    used: int
+    free: int
+
+
+class ShrinkingDisk:
+    """A disk with ``room`` bytes free above ``store``'s reserve before the stream starts.
+
+    Stands in for ``shutil.disk_usage`` (tests cannot fill the real disk): the free
+    space it reports falls with every byte really written under the store's root.
+    """
+
+    def __init__(self, store: LocalBlobStore, room: int) -> None:
+        self._store = store
+        self._free_at_start = store.reserve_bytes + room
+        self.looks: list[int] = []
+
+    def __call__(self, path: object) -> DiskUsage:
+        written = sum(f.stat().st_size for f in self._store.root.rglob("*") if f.is_file())
+        free = self._free_at_start - written
+        self.looks.append(free)
+        return DiskUsage(total=100 * GIB, used=100 * GIB - free, free=free)
+
+
+def stream_of(mib: int, sent: list[int]) -> Iterator[bytes]:
+    """Yield ``mib`` pieces of 1 MiB, counting in ``sent`` the bytes taken."""
+    for _ in range(mib):
+        sent[0] += MIB
+        yield os.urandom(MIB)
+
+
+def test_local_put_stream_stops_before_it_eats_the_disk_reserve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An export bigger than the space left above the reserve (which keeps room for the
+    # database journal): refused, with nothing left on disk, before the reserve is used.
+    local = LocalBlobStore(tmp_path / "blobs", reserve_bytes=GIB)
+    disk = ShrinkingDisk(local, room=80 * MIB)
+    monkeypatch.setattr("picbucket.adapters.local_blobs.shutil.disk_usage", disk)
+    sent = [0]
+    with pytest.raises(StorageFull):
+        local.put_stream(ZIP_KEY, stream_of(160, sent), content_type="application/zip")
+    assert sent[0] <= 81 * MIB  # stopped at the reserve, not at the end of the stream
+    assert min(disk.looks) >= local.reserve_bytes  # never written into the reserve
+    assert len(disk.looks) <= 4  # looked about every 64 MiB, not per 1 MiB piece
+    with pytest.raises(NotFound):
+        local.open(ZIP_KEY)
+    assert list(local.scan_partial()) == []  # no temp file
+    assert list(local.root.iterdir()) == []  # not even the directories made for it
+
+
+def test_local_put_stream_within_the_room_above_the_reserve_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = LocalBlobStore(tmp_path / "blobs", reserve_bytes=GIB)
+    disk = ShrinkingDisk(local, room=80 * MIB)
+    monkeypatch.setattr("picbucket.adapters.local_blobs.shutil.disk_usage", disk)
+    sent = [0]
+    info = local.put_stream(ZIP_KEY, stream_of(20, sent), content_type="application/zip")
+    assert info.size == sent[0] == 20 * MIB
+    assert [blob.key for blob in local.scan("exports/")] == [ZIP_KEY]
+    assert len(disk.looks) <= 2  # put's own look, then one for the whole 20 MiB

@@ -25,6 +25,9 @@ _KEY = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-][A-Za-z0-9_\-.]*)*$")
 # put() writes here first; a process killed mid-write leaves one behind (reconcile removes it).
 _TEMP_PREFIX = ".upload-"
 _COPY_CHUNK = 1024 * 1024
+# put_stream looks at the free space again after at most this much (a statvfs per
+# copied MiB would be wasted on a roomy disk).
+_RESERVE_CHECK_EVERY = 64 * _COPY_CHUNK
 # The write errors that mean "the disk is full" (EDQUOT: a filesystem quota ran out).
 _FULL = frozenset((errno.ENOSPC, errno.EDQUOT))
 _FULL_MESSAGE = (
@@ -59,11 +62,35 @@ class _RangeReader(io.RawIOBase):
         super().close()
 
 
+class _ReserveGuard:
+    """Refuse, with ``StorageFull``, bytes of a stream that would write into the reserve.
+
+    A stream's size is unknown up front, so ``put``'s check cannot see it: the free
+    space is looked at again whenever the bytes it allowed, or 64 MiB, are used up.
+    """
+
+    def __init__(self, root: Path, reserve_bytes: int) -> None:
+        self._root = root
+        self._reserve = reserve_bytes
+        self._allowed = 0  # bytes that may go out before the next look
+
+    def take(self, size: int) -> None:
+        """Allow ``size`` more bytes to be written, or raise ``StorageFull``."""
+        if size > self._allowed:
+            # Measured after the bytes handed out so far were written (less one copy buffer).
+            room = shutil.disk_usage(self._root).free - self._reserve
+            if room < size:
+                raise StorageFull(_FULL_MESSAGE)
+            self._allowed = min(room, _RESERVE_CHECK_EVERY)
+        self._allowed -= size
+
+
 class _ChunkReader(io.RawIOBase):
     """Read an iterator of byte strings as a file (for ``put_stream``)."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes], guard: _ReserveGuard | None = None) -> None:
         self._chunks = chunks
+        self._guard = guard
         # A view, so a chunk larger than the reads is sliced without copying its rest.
         self._pending = memoryview(b"")
 
@@ -77,6 +104,8 @@ class _ChunkReader(io.RawIOBase):
                 return 0
             self._pending = memoryview(chunk).cast("B")
         size = min(len(buffer), len(self._pending))
+        if self._guard is not None:
+            self._guard.take(size)
         buffer[:size] = self._pending[:size]
         self._pending = self._pending[size:]
         return size
@@ -139,10 +168,14 @@ class LocalBlobStore:
         """Store ``chunks`` as they come, through the same temp file and link as ``put``.
 
         The type and name are not kept: the app serves local blobs itself and names
-        the download then. Nothing is left under ``key`` if ``chunks`` raises.
+        the download then. Nothing is left under ``key`` if ``chunks`` raises, or if
+        the free space, looked at as the bytes come, would fall under the reserve
+        (then ``StorageFull``).
         """
         path = self._path(key)
-        reader = cast(BinaryIO, io.BufferedReader(_ChunkReader(iter(chunks)), _COPY_CHUNK))
+        guard = _ReserveGuard(self.root, self.reserve_bytes) if self.reserve_bytes else None
+        raw = _ChunkReader(iter(chunks), guard)
+        reader = cast(BinaryIO, io.BufferedReader(raw, _COPY_CHUNK))
         try:
             return self.put(key, reader, content_type=content_type)
         except BaseException:
