@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -390,3 +392,23 @@ def test_an_id_that_is_not_an_id_is_not_found_without_a_lookup(
     with pytest.raises(NotFound):
         export_download(backends, alice, made_up)
     assert exports.find_export(backends, alice, made_up) is None
+
+
+def test_a_double_click_starts_one_build(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    """Eight requests at once for one person (double clicks, tabs): one export, one start."""
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 1)
+    gate = threading.Barrier(8)
+
+    def ask() -> str:
+        gate.wait()
+        return request_export(backends, POLICY, alice).id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: ask(), range(8)))
+
+    assert len(ids) == 1
+    assert job.started == [(alice, ids.pop())]
+    assert len(backends.exports.for_owner(alice)) == 1

@@ -106,11 +106,8 @@ def request_export(backends: Backends, policy: ExportPolicy, owner_id: str) -> E
     runner = backends.export_runner
     if runner is None:
         raise BackendUnavailable("Exports cannot be prepared on this server.")
-    current = current_export(backends, owner_id)
-    if current is not None and current.status in IN_PROGRESS:
-        return current
     now = backends.clock()
-    export = Export(
+    asked = Export(
         id=new_id(),
         owner_id=owner_id,
         status=ExportStatus.PENDING,
@@ -118,7 +115,11 @@ def request_export(backends: Backends, policy: ExportPolicy, owner_id: str) -> E
         updated=now,
         expires=now + UNFINISHED_KEEP,
     )
-    backends.exports.add(export)
+    # Atomic: of a double click or two tabs, one request adds and starts an export,
+    # the other gets that one (a stalled export does not count as in progress).
+    export = backends.exports.add_unless_busy(asked, now - STALLED_AFTER)
+    if export.id != asked.id:
+        return export
     try:
         runner.start(owner_id, export.id)
     except Exception as exc:
