@@ -10,7 +10,8 @@ from picbucket.domain import BackendUnavailable, Conflict, NotFound, QuotaExceed
 
 @contextlib.contextmanager
 def _translate(
-    conflict: str = "", passthrough: type[BaseException] | None = None
+    conflict: str = "",
+    passthrough: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> Iterator[None]:
     """Map Google client errors to domain errors; domain errors pass through."""
     from google.api_core import exceptions as gexc

@@ -1,27 +1,31 @@
 """ExportRepository on Firestore, over the shared client.
 
-Layout: ``users/{owner}/exports/{export_id}``. Under the owner's document, so a read
-is owner-scoped by its path; reconcile's sweep of expired exports is the one
+Layout: ``users/{owner}/exports/{export_id}``, and ``users/{owner}/export_slot/current``
+naming the export being built (``add_unless_busy``). Under the owner's document, so
+a read is owner-scoped by its path; reconcile's sweep of expired exports is the one
 collection-group query (a single-field ``expires`` index, firestore.indexes.json).
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from picbucket.adapters.firestore_codec import _dt
 from picbucket.adapters.firestore_collections import USERS
 from picbucket.adapters.firestore_errors import _translate
-from picbucket.domain import Export, ExportStatus
+from picbucket.domain import Busy, Export, ExportStatus
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, CollectionReference, DocumentReference
 
 EXPORTS = "exports"
-# Every racing request for one owner but the winner aborts once and then reads the
-# winner's export; the client's default of 5 attempts is too few for a burst of clicks.
-TRANSACTION_ATTEMPTS = 20
+# users/{owner}/export_slot/current names the export holding the owner's one build.
+SLOT = "export_slot"
+# Each attempt either commits, returns the holder, or frees a stale slot; a second
+# attempt normally settles it, more only when requests keep racing.
+SLOT_ATTEMPTS = 5
 
 
 class FirestoreExports:
@@ -48,35 +52,62 @@ class FirestoreExports:
     def add_unless_busy(self, export: Export, stalled_before: datetime) -> Export:
         """Create ``export`` unless the owner has one in progress updated since ``stalled_before``.
 
-        One transaction: the query of the owner's in-progress exports is read in it, so
-        a racing create of a matching document aborts one of the two, and the retry
-        sees the other's export. A single-field ``in`` on ``status``: no composite index.
+        Lock-free: the owner's build slot (``users/{owner}/export_slot/current``) and
+        the export are created together in one batch, create-only, so of racing
+        requests exactly one commits and the others read the winner. A slot whose
+        export is finished, failed, stalled or gone is freed with a precondition on
+        its update time (never one another request has just taken). No transaction:
+        on a contended transaction Firestore holds locks for seconds, where racing
+        clicks should get their answer at once.
         """
-        from google.cloud import firestore
+        from google.api_core import exceptions as gexc
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        ref = self._ref(export.owner_id, export.id)
+        # One in progress already (however it was added) is the answer; the slot below
+        # settles requests racing each other past this read.
         in_progress = self._exports(export.owner_id).where(
-            filter=FieldFilter(
-                "status", "in", [ExportStatus.PENDING.value, ExportStatus.RUNNING.value]
-            )
+            filter=FieldFilter("status", "in", [status.value for status in _IN_PROGRESS])
         )
+        with _translate():
+            found = [_export(snap) for snap in in_progress.stream()]
+        busy = [candidate for candidate in found if _busy(candidate, stalled_before)]
+        if busy:
+            return max(busy, key=lambda candidate: (candidate.created, candidate.id))
+        slot = self._slot(export.owner_id)
+        for _ in range(SLOT_ATTEMPTS):
+            batch = self._client.batch()
+            batch.create(slot, {"export_id": export.id})
+            batch.create(self._ref(export.owner_id, export.id), _export_doc(export))
+            try:
+                with _translate(passthrough=gexc.Conflict):
+                    batch.commit()
+                return export
+            except gexc.Conflict:
+                pass  # the slot is held: by whom?
+            with _translate():
+                held = slot.get()
+            if not held.exists:
+                continue  # freed meanwhile
+            holder = self.get(export.owner_id, str(held.get("export_id")))
+            if holder is not None and _busy(holder, stalled_before):
+                return holder
+            self._free(slot, held.update_time)
+        raise Busy("Another export request is being handled right now. Try again.")
 
-        @firestore.transactional
-        def run(transaction: Any) -> Export:
-            busy = [
-                found
-                for found in (_export(snap) for snap in transaction.get(in_progress))
-                if found.updated >= stalled_before
-            ]
-            if busy:
-                return max(busy, key=lambda found: (found.created, found.id))
-            transaction.create(ref, _export_doc(export))
-            return export
+    def _slot(self, owner_id: str) -> DocumentReference:
+        ref: DocumentReference = (
+            self._client.collection(USERS).document(owner_id).collection(SLOT).document("current")
+        )
+        return ref
 
-        with _translate(conflict="That export already exists."):
-            result: Export = run(self._client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
-        return result
+    def _free(self, slot: DocumentReference, update_time: Any) -> None:
+        """Delete the slot if it is still as read (a newer holder keeps it)."""
+        from google.api_core import exceptions as gexc
+
+        option = self._client.write_option(last_update_time=update_time)
+        stale = (gexc.FailedPrecondition, gexc.NotFound)
+        with contextlib.suppress(*stale), _translate(passthrough=stale):
+            slot.delete(option=option)
 
     def get(self, owner_id: str, export_id: str) -> Export | None:
         """Return the owner's export, or None."""
@@ -101,9 +132,13 @@ class FirestoreExports:
         return True
 
     def remove(self, owner_id: str, export_id: str) -> None:
-        """Delete an export's record; absent is not an error."""
+        """Delete an export's record, and the owner's build slot if it holds it."""
+        slot = self._slot(owner_id)
         with _translate():
             self._ref(owner_id, export_id).delete()
+            held = slot.get()
+        if held.exists and held.get("export_id") == export_id:
+            self._free(slot, held.update_time)
 
     def for_owner(self, owner_id: str) -> list[Export]:
         """Return every export of the owner, newest first."""
@@ -130,6 +165,13 @@ class FirestoreExports:
             query = query.limit(limit)
         with _translate():
             return [_export(snap) for snap in query.stream()]
+
+
+_IN_PROGRESS = (ExportStatus.PENDING, ExportStatus.RUNNING)
+
+
+def _busy(export: Export, stalled_before: datetime) -> bool:
+    return export.status in _IN_PROGRESS and export.updated >= stalled_before
 
 
 def _export_doc(export: Export) -> dict[str, Any]:
