@@ -6,6 +6,7 @@ Google Cloud adapters against the GCS and Firestore emulators.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,18 @@ from picbucket.ports import Backends
 from picbucket.settings import Settings
 
 pytest_plugins = ["emulators"]
+
+
+@pytest.fixture(autouse=True)
+def _forget_flask_cli_mark() -> Iterator[None]:
+    """Undo the mark Flask's CLI leaves on the process after a test ran a command in it.
+
+    ``FlaskGroup.main`` sets ``FLASK_RUN_FROM_CLI=true`` in ``os.environ`` for good;
+    inherited by a later `make run` the suite starts, it makes ``app.run()`` return
+    at once ("would block the current 'flask' CLI command"), so the server never comes up.
+    """
+    yield
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
 
 
 @pytest.fixture(scope="session")

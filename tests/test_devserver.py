@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,22 @@ from picbucket.dev.emulators import free_port
 @pytest.fixture(params=["local", "emulated"])
 def devserver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Run `make run` (or `make run-emulated`) on free ports until the test ends."""
+    with ExitStack() as stack:
+        yield from _running_devserver(request, tmp_path, stack)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _running_devserver(
+    request: pytest.FixtureRequest, tmp_path: Path, stack: ExitStack
+) -> Iterator[str]:
     port, idp_port = free_port(), free_port()
     extra = ["--emulated"] if request.param == "emulated" else []
+    # Its console goes to a file, shown if it does not come up (a crash says why).
+    log_path = tmp_path / "devserver.log"
+    log = stack.enter_context(log_path.open("wb"))
     process = subprocess.Popen(
         [
             sys.executable,
@@ -33,13 +48,15 @@ def devserver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             str(tmp_path),
             *extra,
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90  # the Firestore emulator is a JVM
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"devserver exited with {process.returncode}:\n{_tail(log_path)}")
             try:
                 if requests.get(f"{base}/healthz", timeout=5).ok:
                     break
@@ -47,7 +64,7 @@ def devserver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
                 pass
             time.sleep(0.1)
         else:
-            pytest.fail("devserver did not start within 90 s")
+            pytest.fail(f"devserver did not start within 90 s:\n{_tail(log_path)}")
         yield base
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends

@@ -37,6 +37,9 @@ def test_make_run_takes_ports_and_data_dir_from_the_environment(tmp_path: Path) 
     try:
         deadline = time.monotonic() + 60  # a busy CI machine starts Python slowly
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                out, err = process.communicate()
+                pytest.fail(f"devserver exited with {process.returncode}:\n{out}\n{err}")
             try:
                 if requests.get(f"{base}/healthz", timeout=5).ok:
                     break
