@@ -45,7 +45,7 @@ resource "google_cloud_run_v2_job" "export" {
       containers {
         image   = var.image
         command = ["picbucket"]
-        # Each execution replaces these with ["exports", "build", OWNER_ID, EXPORT_ID]
+        # Each execution replaces these with ["exports", "build", "--", OWNER_ID, EXPORT_ID]
         # (the service's Cloud Run runner); run without them, the command exits 2 and
         # asks for both.
         args = ["exports", "build"]

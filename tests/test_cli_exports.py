@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import imagefiles
+from picbucket.adapters.export_runners import CloudRunExportRunner
 from picbucket.domain import Export, ExportStatus, new_id
 from picbucket.services.uploads import store_image
 from picbucket.settings import Settings
@@ -37,9 +38,10 @@ def production_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def build(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def build(data_dir: Path, owner_id: str, export_id: str) -> subprocess.CompletedProcess[str]:
+    """Run the command line the Cloud Run runner sends (ids may begin with ``-``)."""
     return subprocess.run(
-        [str(PICBUCKET), "exports", "build", *args],
+        [str(PICBUCKET), *CloudRunExportRunner.args(owner_id, export_id)],
         env=production_env(data_dir),
         capture_output=True,
         text=True,
@@ -116,3 +118,11 @@ def test_an_unknown_export_exits_non_zero_with_one_line(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["Error: export no-such-export: No such export."]
+
+
+def test_ids_that_begin_with_a_dash_are_not_read_as_options(tmp_path: Path) -> None:
+    """One id in 64 begins with "-": the job's command line must still take it as an id."""
+    result = build(tmp_path / "data", "-owner", "-export")
+    assert "No such option" not in result.stderr
+    assert result.returncode == 1
+    assert "-export" in result.stderr.strip().splitlines()[-1]

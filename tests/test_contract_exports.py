@@ -288,3 +288,28 @@ def test_racing_add_unless_busy_creates_exactly_one(exports: ExportRepository) -
     assert len(stored) == 1
     assert stored[0] in made
     assert {got.id for got in returned} == {stored[0].id}
+
+
+def test_a_ready_export_is_final(exports: ExportRepository) -> None:
+    """A second run of one export cannot turn it back into one in progress, or fail it."""
+    made = export(ALICE)
+    exports.add(made)
+    ready = replace(made, status=ExportStatus.READY, photos_done=3, bytes_written=300)
+    assert exports.save(ready)
+    for later in (ExportStatus.RUNNING, ExportStatus.FAILED):
+        assert not exports.save(replace(made, status=later, photos_done=1))
+    assert exports.get(ALICE, made.id) == ready
+
+
+def test_a_finished_holder_gives_the_next_request_its_turn(exports: ExportRepository) -> None:
+    """After the export in progress ends, the next request adds a new one (and the next
+    one after that gets it): the owner's turn is not held by a finished export."""
+    first = export(ALICE, T0 + timedelta(hours=1))
+    assert exports.add_unless_busy(first, STALLED_BEFORE) == first
+    assert exports.save(replace(first, status=ExportStatus.READY))
+    second = export(ALICE, T0 + timedelta(hours=2))
+    assert exports.add_unless_busy(second, STALLED_BEFORE) == second
+    third = export(ALICE, T0 + timedelta(hours=3))
+    assert exports.add_unless_busy(third, STALLED_BEFORE) == second
+    exports.remove(ALICE, second.id)
+    assert exports.add_unless_busy(third, STALLED_BEFORE) == third

@@ -122,7 +122,9 @@ def test_cloud_run_runner_starts_one_execution_with_the_build_command() -> None:
             "url": f"https://run.googleapis.com/v2/{JOB}:run",
             "json": {
                 "overrides": {
-                    "containerOverrides": [{"args": ["exports", "build", "owner-1", "export-9"]}]
+                    "containerOverrides": [
+                        {"args": ["exports", "build", "--", "owner-1", "export-9"]}
+                    ]
                 }
             },
             "timeout": 10.0,

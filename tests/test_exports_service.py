@@ -21,7 +21,15 @@ from typing import Any
 import pytest
 
 import imagefiles
-from picbucket.domain import Export, ExportStatus, ImageStatus, NotFound, export_key, user_id_for
+from picbucket.domain import (
+    Export,
+    ExportStatus,
+    ImageStatus,
+    NotFound,
+    export_key,
+    new_id,
+    user_id_for,
+)
 from picbucket.ports import Backends, ExportRepository
 from picbucket.services import exports
 from picbucket.services.account_deletion import start_account_deletion
@@ -412,3 +420,63 @@ def test_a_double_click_starts_one_build(
     assert len(ids) == 1
     assert job.started == [(alice, ids.pop())]
     assert len(backends.exports.for_owner(alice)) == 1
+
+
+def test_an_older_build_finishing_last_keeps_the_newer_zip(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    """A stalled build comes back after its replacement finished: both zips stay."""
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 1)
+    long_ago = backends.clock() - timedelta(minutes=30)
+    stalled = Export(
+        id=new_id(),
+        owner_id=alice,
+        status=ExportStatus.RUNNING,
+        created=long_ago,
+        updated=long_ago,
+        expires=long_ago + timedelta(days=1),
+    )
+    backends.exports.add(stalled)
+    newer = request_export(backends, POLICY, alice)
+    assert build_export(backends, POLICY, alice, newer.id).status is ExportStatus.READY
+
+    assert build_export(backends, POLICY, alice, stalled.id).status is ExportStatus.READY
+
+    assert sorted(exports_stored(backends, alice)) == sorted(
+        [export_key(alice, stalled.id), export_key(alice, newer.id)]
+    )
+    with read(backends, alice, newer.id) as archive:
+        assert "manifest.json" in archive.namelist()
+
+
+def test_a_failed_export_is_not_built_behind_its_owner(
+    backends: Backends, settings: Settings, job: Later
+) -> None:
+    """Told it failed (with Try again), the owner decides; a late job start builds nothing."""
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 1)
+    asked = request_export(backends, POLICY, alice)
+    failed = replace(asked, status=ExportStatus.FAILED, error="The export could not be started.")
+    assert backends.exports.save(failed)
+
+    assert build_export(backends, POLICY, alice, asked.id) == failed
+    assert exports_stored(backends, alice) == []
+
+
+def test_a_slower_second_run_never_turns_a_ready_export_back(
+    backends: Backends, settings: Settings, job: Later, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its progress saves are refused once the first run made the export READY."""
+    monkeypatch.setattr(exports, "PROGRESS_SECONDS", 0.0)  # save at every chunk
+    monkeypatch.setattr(exports, "PROGRESS_MIN_SECONDS", 0.0)
+    alice = make_user(backends, "alice").id
+    photos(backends, settings, alice, 3)
+    asked = request_export(backends, POLICY, alice)
+    racing = replace(backends, blobs=FinishedMeanwhile(backends, alice, asked.id))
+
+    second = build_export(racing, POLICY, alice, asked.id)
+
+    assert second.status is ExportStatus.READY
+    assert backends.exports.get(alice, asked.id) == second
+    assert exports_stored(backends, alice) == [export_key(alice, asked.id)]

@@ -347,7 +347,9 @@ class ExportRepository(Protocol):
         ...
 
     def save(self, export: Export) -> bool:
-        """Store status, progress, error and expiry; False if the owner has no such export."""
+        """Store status, progress, error and expiry; False if the owner has no such export,
+        or if it is READY already: a finished export is final (a second run of it must
+        not turn it back into one in progress)."""
         ...
 
     def remove(self, owner_id: str, export_id: str) -> None:

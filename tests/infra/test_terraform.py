@@ -883,7 +883,7 @@ def test_export_job_args_are_the_cli_command_the_runner_completes(
 ) -> None:
     args = job_container(tf, "export")["args"]
     # What the service's runner sends replaces the args: the job's, plus the two ids.
-    assert CloudRunExportRunner.args("OWNER", "EXPORT") == [*args, "OWNER", "EXPORT"]
+    assert CloudRunExportRunner.args("OWNER", "EXPORT") == [*args, "--", "OWNER", "EXPORT"]
     # The image's `picbucket` knows the command and wants exactly those two ids ...
     with pytest.raises(SystemExit) as done:
         picbucket_cli([*args, "--help"])

@@ -91,8 +91,12 @@ class CloudRunExportRunner:
 
     @staticmethod
     def args(owner_id: str, export_id: str) -> list[str]:
-        """Return the job's container arguments (the image's entry point is ``picbucket``)."""
-        return ["exports", "build", owner_id, export_id]
+        """Return the job's container arguments (the image's entry point is ``picbucket``).
+
+        ``--`` ends the options: ids are URL-safe base64, and one in 64 begins with
+        ``-``, which the command line would otherwise read as an option.
+        """
+        return ["exports", "build", "--", owner_id, export_id]
 
     def _authorized(self) -> Any:
         with self._lock:

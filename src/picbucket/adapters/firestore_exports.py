@@ -26,6 +26,8 @@ SLOT = "export_slot"
 # Each attempt either commits, returns the holder, or frees a stale slot; a second
 # attempt normally settles it, more only when requests keep racing.
 SLOT_ATTEMPTS = 5
+# A save races only a second run of the same export: two looks settle it.
+SAVE_ATTEMPTS = 3
 
 
 class FirestoreExports:
@@ -121,15 +123,29 @@ class FirestoreExports:
         return newest[0] if newest else None
 
     def save(self, export: Export) -> bool:
-        """Store status, progress, error and expiry; False if absent."""
+        """Store status, progress, error and expiry; False if absent or READY (final).
+
+        Read, then update on the condition that the document is as read (its update
+        time): a READY written in between by another run makes this attempt fail and
+        the next one see it. Optimistic, so the one writer of an export never waits.
+        """
         from google.api_core import exceptions as gexc
 
-        try:
-            with _translate(passthrough=gexc.NotFound):
-                self._ref(export.owner_id, export.id).update(_progress_fields(export))
-        except gexc.NotFound:
-            return False
-        return True
+        ref = self._ref(export.owner_id, export.id)
+        for _ in range(SAVE_ATTEMPTS):
+            with _translate():
+                snap = ref.get()
+            if not snap.exists or snap.get("status") == ExportStatus.READY.value:
+                return False
+            option = self._client.write_option(last_update_time=snap.update_time)
+            stale = (gexc.FailedPrecondition, gexc.NotFound)
+            try:
+                with _translate(passthrough=stale):
+                    ref.update(_progress_fields(export), option=option)
+            except stale:
+                continue  # changed (or removed) since read: look again
+            return True
+        raise Busy("The export's record kept changing; try again.")
 
     def remove(self, owner_id: str, export_id: str) -> None:
         """Delete an export's record, and the owner's build slot if it holds it."""
@@ -137,7 +153,12 @@ class FirestoreExports:
         with _translate():
             self._ref(owner_id, export_id).delete()
             held = slot.get()
-        if held.exists and held.get("export_id") == export_id:
+        if not held.exists:
+            return
+        holder = str(held.get("export_id"))
+        # Its own slot, or one whose holder is gone already (a removal that stopped
+        # between the two deletes): nothing else would ever free it.
+        if holder == export_id or self.get(owner_id, holder) is None:
             self._free(slot, held.update_time)
 
     def for_owner(self, owner_id: str) -> list[Export]:

@@ -66,11 +66,12 @@ class SqliteExports:
         return _export(rows[0]) if rows else None
 
     def save(self, export: Export) -> bool:
-        """Store status, progress, error and expiry; False if absent."""
+        """Store status, progress, error and expiry; False if absent or READY (final)."""
         with self._db.transaction() as conn:
             changed = conn.execute(
                 "UPDATE exports SET status = ?, updated = ?, expires = ?, photos_total = ?,"
-                " photos_done = ?, bytes_written = ?, error = ? WHERE owner_id = ? AND id = ?",
+                " photos_done = ?, bytes_written = ?, error = ?"
+                " WHERE owner_id = ? AND id = ? AND status != ?",
                 (
                     export.status.value,
                     _ts(export.updated),
@@ -81,6 +82,7 @@ class SqliteExports:
                     export.error,
                     export.owner_id,
                     export.id,
+                    ExportStatus.READY.value,
                 ),
             ).rowcount
         return changed == 1

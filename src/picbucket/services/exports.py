@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from picbucket.domain import (
     BackendUnavailable,
@@ -91,6 +91,10 @@ class _Removed(Exception):
     """The export's record went away while it was built (the account is being deleted)."""
 
 
+class _FinishedElsewhere(Exception):
+    """Another run of the same export made it READY first: its zip is the one to keep."""
+
+
 def needs_job(backends: Backends, policy: ExportPolicy, owner_id: str) -> bool:
     """Tell whether the owner's export must be built by a job instead of streamed."""
     if policy.mode != "job" or backends.export_runner is None:
@@ -140,15 +144,16 @@ def request_export(backends: Backends, policy: ExportPolicy, owner_id: str) -> E
 def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export_id: str) -> Export:
     """Write the export's zip into the blob store; return the export as it ends.
 
-    Safe to run twice: a READY export is left alone; anything else is built afresh
-    (a leftover zip of an interrupted run is deleted first). Any failure is saved as
-    FAILED with a sentence for the owner, and no zip is left. ``NotFound`` if there
-    is no such export.
+    Safe to run twice: a READY export is left alone, and so is a FAILED one (its
+    owner has been told and offered "Try again"; a late start of its job must not
+    build a second copy); a pending or running one is built afresh (a leftover zip
+    of an interrupted run is deleted first). Any failure is saved as FAILED with a
+    sentence for the owner, and no zip is left. ``NotFound`` if there is no such export.
     """
     export = backends.exports.get(owner_id, export_id) if is_id(export_id) else None
     if export is None:
         raise NotFound("No such export.")
-    if export.status is ExportStatus.READY:
+    if export.status not in IN_PROGRESS:
         return export
     key = export_key(owner_id, export_id)
     filename = download_filename(export)
@@ -179,20 +184,19 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
             error=None,
         )
         if not backends.exports.save(ready):
-            raise _Removed
+            _refused(backends, owner_id, export_id)
     except _Removed:
         backends.blobs.delete(key)
         raise NotFound("The export was removed while it was being built.") from None
-    except Conflict:
-        # Another run of this export (a retry racing one thought lost) wrote the zip
-        # first: it is that run's to finish; deleting or failing it here would lose it.
-        log.warning("export %s of %s is being written by another run", export_id, owner_id)
+    except (_FinishedElsewhere, Conflict):
+        # Another run of this export (a retry racing one thought lost) finished it, or
+        # wrote the zip first: the zip is that run's; deleting or failing it would lose it.
+        log.warning("export %s of %s was written by another run", export_id, owner_id)
         return backends.exports.get(owner_id, export_id) or export
     except Exception as exc:
         log.exception("export %s of %s failed", export_id, owner_id)
-        latest = backends.exports.get(owner_id, export_id)
-        if latest is not None and latest.status is ExportStatus.READY:
-            return latest  # another run finished it meanwhile: its zip stays
+        if _finished_elsewhere(backends, owner_id, export_id):
+            return export
         _delete_quietly(backends, key)
         failed = replace(
             progress.export if progress else export,
@@ -202,7 +206,11 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
         )
         backends.exports.save(failed)
         return failed
-    _remove_older(backends, ready)
+    try:
+        _remove_older(backends, ready)
+    except Exception:
+        # The new zip is ready whatever happens to the old ones: they expire anyway.
+        log.exception("could not remove the exports older than %s", export_id)
     log.info(
         "export ready",
         extra={
@@ -298,12 +306,31 @@ def remove_exports_of(backends: Backends, owner_id: str) -> int:
 
 
 def _remove_older(backends: Backends, ready: Export) -> None:
-    # One ready copy per person: a new export replaces the older ones (each is a full
-    # copy of the account, uncharged by the quota), so "Prepare a new export" pressed
-    # every day keeps one zip, not a week of them. One still being built stays.
+    # One ready copy per person: a new export replaces the ones asked for before it
+    # (each is a full copy of the account, uncharged by the quota), so "Prepare a new
+    # export" pressed every day keeps one zip, not a week of them. Only older ones: an
+    # older build finishing after a newer one must not delete the newer zip. One still
+    # being built stays (it ends or expires on its own).
     for export in backends.exports.for_owner(ready.owner_id):
-        if export.id != ready.id and export.status not in IN_PROGRESS:
+        older = (export.created, export.id) < (ready.created, ready.id)
+        if older and export.status not in IN_PROGRESS:
             _remove(backends, export)
+
+
+def _refused(backends: Backends, owner_id: str, export_id: str) -> NoReturn:
+    """Raise why the store refused a save: the export is gone, or another run finished it."""
+    if backends.exports.get(owner_id, export_id) is None:
+        raise _Removed
+    raise _FinishedElsewhere
+
+
+def _finished_elsewhere(backends: Backends, owner_id: str, export_id: str) -> bool:
+    # Asked after a failure, when the record store may be the thing that failed.
+    try:
+        latest = backends.exports.get(owner_id, export_id)
+    except Exception:
+        return False
+    return latest is not None and latest.status is ExportStatus.READY
 
 
 def _remove(backends: Backends, export: Export) -> None:
@@ -386,4 +413,4 @@ class _Progress:
 
     def _store(self) -> None:
         if not self._backends.exports.save(self.export):
-            raise _Removed
+            _refused(self._backends, self.export.owner_id, self.export.id)
