@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,9 @@ POOL_SIZE = 8
 WAL_CHECKPOINT_PAGES = 100
 # How long an operation waits for a free connection before reporting the store busy.
 BORROW_TIMEOUT = 30.0
+# How long opening a connection waits for another process switching the file to WAL:
+# as long as any other lock wait (sqlite3.connect's timeout below).
+WAL_SWITCH_SECONDS = 30.0
 
 
 class ConnectionPool:
@@ -45,7 +49,7 @@ class ConnectionPool:
         # but the pool lends it to one thread at a time.
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn)
         # FULL: a commit survives power loss too; "saved" must mean saved.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -99,3 +103,25 @@ class ConnectionPool:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting out another process doing the same.
+
+    Gunicorn workers starting on a new database all switch it at once. The switch
+    escalates a shared lock, and of two connections escalating together SQLite
+    refuses one at once ("database is locked", deadlock avoidance) instead of waiting
+    the busy timeout; a worker then failed to boot and took the server down. Once one
+    has switched, the pragma is a no-op for the others.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
