@@ -306,6 +306,11 @@ class ExportStatus(StrEnum):
     READY = "ready"  # the zip is complete under ``export_key`` until ``expires``
     FAILED = "failed"  # the job stopped; ``error`` says why in words for the owner
 
+    @property
+    def in_progress(self) -> bool:
+        """Tell whether an export in this state is being built, or about to be."""
+        return self in (ExportStatus.PENDING, ExportStatus.RUNNING)
+
 
 @dataclass(frozen=True)
 class Export:

@@ -67,8 +67,9 @@ class FirestoreExports:
 
         # One in progress already (however it was added) is the answer; the slot below
         # settles requests racing each other past this read.
+        statuses = [status.value for status in ExportStatus if status.in_progress]
         in_progress = self._exports(export.owner_id).where(
-            filter=FieldFilter("status", "in", [status.value for status in _IN_PROGRESS])
+            filter=FieldFilter("status", "in", statuses)
         )
         with _translate():
             found = [_export(snap) for snap in in_progress.stream()]
@@ -188,11 +189,8 @@ class FirestoreExports:
             return [_export(snap) for snap in query.stream()]
 
 
-_IN_PROGRESS = (ExportStatus.PENDING, ExportStatus.RUNNING)
-
-
 def _busy(export: Export, stalled_before: datetime) -> bool:
-    return export.status in _IN_PROGRESS and export.updated >= stalled_before
+    return export.status.in_progress and export.updated >= stalled_before
 
 
 def _export_doc(export: Export) -> dict[str, Any]:

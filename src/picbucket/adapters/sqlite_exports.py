@@ -34,16 +34,12 @@ class SqliteExports:
         One ``BEGIN IMMEDIATE`` transaction: the write lock is held from the check on,
         so of two racing requests the second sees the first one's export.
         """
+        in_progress = [status.value for status in ExportStatus if status.in_progress]
         with _conflict_as_domain_error(), self._db.transaction() as conn:
             busy = conn.execute(
                 "SELECT * FROM exports WHERE owner_id = ? AND status IN (?, ?) AND updated >= ?"
                 " ORDER BY created DESC, id DESC LIMIT 1",
-                (
-                    export.owner_id,
-                    ExportStatus.PENDING.value,
-                    ExportStatus.RUNNING.value,
-                    _ts(stalled_before),
-                ),
+                (export.owner_id, *in_progress, _ts(stalled_before)),
             ).fetchone()
             if busy is not None:
                 return _export(busy)

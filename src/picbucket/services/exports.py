@@ -56,7 +56,6 @@ PROGRESS_SECONDS = 2.0
 PROGRESS_MIN_SECONDS = 1.0
 
 INTERRUPTED = "The export was interrupted. Try again."
-IN_PROGRESS = frozenset({ExportStatus.PENDING, ExportStatus.RUNNING})
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def build_export(backends: Backends, policy: ExportPolicy, owner_id: str, export
     export = backends.exports.get(owner_id, export_id) if is_id(export_id) else None
     if export is None:
         raise NotFound("No such export.")
-    if export.status not in IN_PROGRESS:
+    if not export.status.in_progress:
         return export
     key = export_key(owner_id, export_id)
     filename = download_filename(export)
@@ -239,7 +238,7 @@ def find_export(backends: Backends, owner_id: str, export_id: str) -> Export | N
 
 
 def _as_seen(backends: Backends, export: Export | None) -> Export | None:
-    if export is None or export.status not in IN_PROGRESS:
+    if export is None or not export.status.in_progress:
         return export
     if backends.clock() - export.updated > STALLED_AFTER:
         return replace(export, status=ExportStatus.FAILED, error=INTERRUPTED)
@@ -313,7 +312,7 @@ def _remove_older(backends: Backends, ready: Export) -> None:
     # being built stays (it ends or expires on its own).
     for export in backends.exports.for_owner(ready.owner_id):
         older = (export.created, export.id) < (ready.created, ready.id)
-        if older and export.status not in IN_PROGRESS:
+        if older and not export.status.in_progress:
             _remove(backends, export)
 
 

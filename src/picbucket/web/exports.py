@@ -97,9 +97,7 @@ def _state(export: Export | None) -> dict[str, Any]:
         "error": export.error,
         "expires": export.expires.isoformat(),
         "download_url": _download_url(export),
-        "text": (
-            export_progress_text(export) if export.status in export_service.IN_PROGRESS else None
-        ),
+        "text": (export_progress_text(export) if export.status.in_progress else None),
     }
 
 
